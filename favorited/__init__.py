@@ -1,0 +1,1 @@
+"""favorited: livestream orchestration on LiveKit for the Favorited platform."""
