@@ -32,7 +32,7 @@ class LivestreamServiceStub:
     Every RPC requires `authorization: Bearer <JWT>` metadata (HS256; `sub` is the caller's user id;
     `exp` is required; a `scope` containing `favorited:admin` marks an operator). Without a valid token
     every RPC fails UNAUTHENTICATED. Every error carries a google.rpc.ErrorInfo (domain
-    "favorited_api.v1") with a stable reason; INVALID_ARGUMENT also carries google.rpc.BadRequest field
+    "favorited.v1") with a stable reason; INVALID_ARGUMENT also carries google.rpc.BadRequest field
     violations. UNAVAILABLE means PostgreSQL or LiveKit could not be reached: the call changed nothing
     durable and may be retried. INTERNAL carries a reference id found in the server's logs.
     """
@@ -44,32 +44,32 @@ class LivestreamServiceStub:
             channel: A grpc.Channel.
         """
         self.CreateLivestream = channel.unary_unary(
-                '/favorited_api.v1.LivestreamService/CreateLivestream',
+                '/favorited.v1.LivestreamService/CreateLivestream',
                 request_serializer=favorited_dot_v1_dot_livestream__service__pb2.CreateLivestreamRequest.SerializeToString,
                 response_deserializer=favorited_dot_v1_dot_livestream__service__pb2.CreateLivestreamResponse.FromString,
                 _registered_method=True)
         self.GetLivestream = channel.unary_unary(
-                '/favorited_api.v1.LivestreamService/GetLivestream',
+                '/favorited.v1.LivestreamService/GetLivestream',
                 request_serializer=favorited_dot_v1_dot_livestream__service__pb2.GetLivestreamRequest.SerializeToString,
                 response_deserializer=favorited_dot_v1_dot_livestream__service__pb2.GetLivestreamResponse.FromString,
                 _registered_method=True)
         self.ListLivestreams = channel.unary_unary(
-                '/favorited_api.v1.LivestreamService/ListLivestreams',
+                '/favorited.v1.LivestreamService/ListLivestreams',
                 request_serializer=favorited_dot_v1_dot_livestream__service__pb2.ListLivestreamsRequest.SerializeToString,
                 response_deserializer=favorited_dot_v1_dot_livestream__service__pb2.ListLivestreamsResponse.FromString,
                 _registered_method=True)
         self.UpdateLivestream = channel.unary_unary(
-                '/favorited_api.v1.LivestreamService/UpdateLivestream',
+                '/favorited.v1.LivestreamService/UpdateLivestream',
                 request_serializer=favorited_dot_v1_dot_livestream__service__pb2.UpdateLivestreamRequest.SerializeToString,
                 response_deserializer=favorited_dot_v1_dot_livestream__service__pb2.UpdateLivestreamResponse.FromString,
                 _registered_method=True)
         self.DeleteLivestream = channel.unary_unary(
-                '/favorited_api.v1.LivestreamService/DeleteLivestream',
+                '/favorited.v1.LivestreamService/DeleteLivestream',
                 request_serializer=favorited_dot_v1_dot_livestream__service__pb2.DeleteLivestreamRequest.SerializeToString,
                 response_deserializer=favorited_dot_v1_dot_livestream__service__pb2.DeleteLivestreamResponse.FromString,
                 _registered_method=True)
         self.WatchLivestream = channel.unary_stream(
-                '/favorited_api.v1.LivestreamService/WatchLivestream',
+                '/favorited.v1.LivestreamService/WatchLivestream',
                 request_serializer=favorited_dot_v1_dot_livestream__service__pb2.WatchLivestreamRequest.SerializeToString,
                 response_deserializer=favorited_dot_v1_dot_livestream__service__pb2.WatchLivestreamResponse.FromString,
                 _registered_method=True)
@@ -81,7 +81,7 @@ class LivestreamServiceServicer:
     Every RPC requires `authorization: Bearer <JWT>` metadata (HS256; `sub` is the caller's user id;
     `exp` is required; a `scope` containing `favorited:admin` marks an operator). Without a valid token
     every RPC fails UNAUTHENTICATED. Every error carries a google.rpc.ErrorInfo (domain
-    "favorited_api.v1") with a stable reason; INVALID_ARGUMENT also carries google.rpc.BadRequest field
+    "favorited.v1") with a stable reason; INVALID_ARGUMENT also carries google.rpc.BadRequest field
     violations. UNAVAILABLE means PostgreSQL or LiveKit could not be reached: the call changed nothing
     durable and may be retried. INTERNAL carries a reference id found in the server's logs.
     """
@@ -187,9 +187,9 @@ def add_LivestreamServiceServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'favorited_api.v1.LivestreamService', rpc_method_handlers)
+            'favorited.v1.LivestreamService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('favorited_api.v1.LivestreamService', rpc_method_handlers)
+    server.add_registered_method_handlers('favorited.v1.LivestreamService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -199,7 +199,7 @@ class LivestreamService:
     Every RPC requires `authorization: Bearer <JWT>` metadata (HS256; `sub` is the caller's user id;
     `exp` is required; a `scope` containing `favorited:admin` marks an operator). Without a valid token
     every RPC fails UNAUTHENTICATED. Every error carries a google.rpc.ErrorInfo (domain
-    "favorited_api.v1") with a stable reason; INVALID_ARGUMENT also carries google.rpc.BadRequest field
+    "favorited.v1") with a stable reason; INVALID_ARGUMENT also carries google.rpc.BadRequest field
     violations. UNAVAILABLE means PostgreSQL or LiveKit could not be reached: the call changed nothing
     durable and may be retried. INTERNAL carries a reference id found in the server's logs.
     """
@@ -218,7 +218,7 @@ class LivestreamService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/favorited_api.v1.LivestreamService/CreateLivestream',
+            '/favorited.v1.LivestreamService/CreateLivestream',
             favorited_dot_v1_dot_livestream__service__pb2.CreateLivestreamRequest.SerializeToString,
             favorited_dot_v1_dot_livestream__service__pb2.CreateLivestreamResponse.FromString,
             options,
@@ -245,7 +245,7 @@ class LivestreamService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/favorited_api.v1.LivestreamService/GetLivestream',
+            '/favorited.v1.LivestreamService/GetLivestream',
             favorited_dot_v1_dot_livestream__service__pb2.GetLivestreamRequest.SerializeToString,
             favorited_dot_v1_dot_livestream__service__pb2.GetLivestreamResponse.FromString,
             options,
@@ -272,7 +272,7 @@ class LivestreamService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/favorited_api.v1.LivestreamService/ListLivestreams',
+            '/favorited.v1.LivestreamService/ListLivestreams',
             favorited_dot_v1_dot_livestream__service__pb2.ListLivestreamsRequest.SerializeToString,
             favorited_dot_v1_dot_livestream__service__pb2.ListLivestreamsResponse.FromString,
             options,
@@ -299,7 +299,7 @@ class LivestreamService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/favorited_api.v1.LivestreamService/UpdateLivestream',
+            '/favorited.v1.LivestreamService/UpdateLivestream',
             favorited_dot_v1_dot_livestream__service__pb2.UpdateLivestreamRequest.SerializeToString,
             favorited_dot_v1_dot_livestream__service__pb2.UpdateLivestreamResponse.FromString,
             options,
@@ -326,7 +326,7 @@ class LivestreamService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/favorited_api.v1.LivestreamService/DeleteLivestream',
+            '/favorited.v1.LivestreamService/DeleteLivestream',
             favorited_dot_v1_dot_livestream__service__pb2.DeleteLivestreamRequest.SerializeToString,
             favorited_dot_v1_dot_livestream__service__pb2.DeleteLivestreamResponse.FromString,
             options,
@@ -353,7 +353,7 @@ class LivestreamService:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/favorited_api.v1.LivestreamService/WatchLivestream',
+            '/favorited.v1.LivestreamService/WatchLivestream',
             favorited_dot_v1_dot_livestream__service__pb2.WatchLivestreamRequest.SerializeToString,
             favorited_dot_v1_dot_livestream__service__pb2.WatchLivestreamResponse.FromString,
             options,

@@ -36,7 +36,7 @@ class LivestreamServiceStub:
     Every RPC requires `authorization: Bearer <JWT>` metadata (HS256; `sub` is the caller's user id;
     `exp` is required; a `scope` containing `favorited:admin` marks an operator). Without a valid token
     every RPC fails UNAUTHENTICATED. Every error carries a google.rpc.ErrorInfo (domain
-    "favorited_api.v1") with a stable reason; INVALID_ARGUMENT also carries google.rpc.BadRequest field
+    "favorited.v1") with a stable reason; INVALID_ARGUMENT also carries google.rpc.BadRequest field
     violations. UNAVAILABLE means PostgreSQL or LiveKit could not be reached: the call changed nothing
     durable and may be retried. INTERNAL carries a reference id found in the server's logs.
     """
@@ -94,7 +94,7 @@ class LivestreamServiceAsyncStub(LivestreamServiceStub):
     Every RPC requires `authorization: Bearer <JWT>` metadata (HS256; `sub` is the caller's user id;
     `exp` is required; a `scope` containing `favorited:admin` marks an operator). Without a valid token
     every RPC fails UNAUTHENTICATED. Every error carries a google.rpc.ErrorInfo (domain
-    "favorited_api.v1") with a stable reason; INVALID_ARGUMENT also carries google.rpc.BadRequest field
+    "favorited.v1") with a stable reason; INVALID_ARGUMENT also carries google.rpc.BadRequest field
     violations. UNAVAILABLE means PostgreSQL or LiveKit could not be reached: the call changed nothing
     durable and may be retried. INTERNAL carries a reference id found in the server's logs.
     """
@@ -148,7 +148,7 @@ class LivestreamServiceServicer(metaclass=_abc_1.ABCMeta):
     Every RPC requires `authorization: Bearer <JWT>` metadata (HS256; `sub` is the caller's user id;
     `exp` is required; a `scope` containing `favorited:admin` marks an operator). Without a valid token
     every RPC fails UNAUTHENTICATED. Every error carries a google.rpc.ErrorInfo (domain
-    "favorited_api.v1") with a stable reason; INVALID_ARGUMENT also carries google.rpc.BadRequest field
+    "favorited.v1") with a stable reason; INVALID_ARGUMENT also carries google.rpc.BadRequest field
     violations. UNAVAILABLE means PostgreSQL or LiveKit could not be reached: the call changed nothing
     durable and may be retried. INTERNAL carries a reference id found in the server's logs.
     """

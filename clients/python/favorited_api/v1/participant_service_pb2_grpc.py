@@ -40,27 +40,27 @@ class ParticipantServiceStub:
             channel: A grpc.Channel.
         """
         self.JoinLivestream = channel.unary_unary(
-                '/favorited_api.v1.ParticipantService/JoinLivestream',
+                '/favorited.v1.ParticipantService/JoinLivestream',
                 request_serializer=favorited_dot_v1_dot_participant__service__pb2.JoinLivestreamRequest.SerializeToString,
                 response_deserializer=favorited_dot_v1_dot_participant__service__pb2.JoinLivestreamResponse.FromString,
                 _registered_method=True)
         self.LeaveLivestream = channel.unary_unary(
-                '/favorited_api.v1.ParticipantService/LeaveLivestream',
+                '/favorited.v1.ParticipantService/LeaveLivestream',
                 request_serializer=favorited_dot_v1_dot_participant__service__pb2.LeaveLivestreamRequest.SerializeToString,
                 response_deserializer=favorited_dot_v1_dot_participant__service__pb2.LeaveLivestreamResponse.FromString,
                 _registered_method=True)
         self.RemoveParticipant = channel.unary_unary(
-                '/favorited_api.v1.ParticipantService/RemoveParticipant',
+                '/favorited.v1.ParticipantService/RemoveParticipant',
                 request_serializer=favorited_dot_v1_dot_participant__service__pb2.RemoveParticipantRequest.SerializeToString,
                 response_deserializer=favorited_dot_v1_dot_participant__service__pb2.RemoveParticipantResponse.FromString,
                 _registered_method=True)
         self.ListParticipants = channel.unary_unary(
-                '/favorited_api.v1.ParticipantService/ListParticipants',
+                '/favorited.v1.ParticipantService/ListParticipants',
                 request_serializer=favorited_dot_v1_dot_participant__service__pb2.ListParticipantsRequest.SerializeToString,
                 response_deserializer=favorited_dot_v1_dot_participant__service__pb2.ListParticipantsResponse.FromString,
                 _registered_method=True)
         self.WatchParticipants = channel.unary_stream(
-                '/favorited_api.v1.ParticipantService/WatchParticipants',
+                '/favorited.v1.ParticipantService/WatchParticipants',
                 request_serializer=favorited_dot_v1_dot_participant__service__pb2.WatchParticipantsRequest.SerializeToString,
                 response_deserializer=favorited_dot_v1_dot_participant__service__pb2.WatchParticipantsResponse.FromString,
                 _registered_method=True)
@@ -165,9 +165,9 @@ def add_ParticipantServiceServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'favorited_api.v1.ParticipantService', rpc_method_handlers)
+            'favorited.v1.ParticipantService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('favorited_api.v1.ParticipantService', rpc_method_handlers)
+    server.add_registered_method_handlers('favorited.v1.ParticipantService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -192,7 +192,7 @@ class ParticipantService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/favorited_api.v1.ParticipantService/JoinLivestream',
+            '/favorited.v1.ParticipantService/JoinLivestream',
             favorited_dot_v1_dot_participant__service__pb2.JoinLivestreamRequest.SerializeToString,
             favorited_dot_v1_dot_participant__service__pb2.JoinLivestreamResponse.FromString,
             options,
@@ -219,7 +219,7 @@ class ParticipantService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/favorited_api.v1.ParticipantService/LeaveLivestream',
+            '/favorited.v1.ParticipantService/LeaveLivestream',
             favorited_dot_v1_dot_participant__service__pb2.LeaveLivestreamRequest.SerializeToString,
             favorited_dot_v1_dot_participant__service__pb2.LeaveLivestreamResponse.FromString,
             options,
@@ -246,7 +246,7 @@ class ParticipantService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/favorited_api.v1.ParticipantService/RemoveParticipant',
+            '/favorited.v1.ParticipantService/RemoveParticipant',
             favorited_dot_v1_dot_participant__service__pb2.RemoveParticipantRequest.SerializeToString,
             favorited_dot_v1_dot_participant__service__pb2.RemoveParticipantResponse.FromString,
             options,
@@ -273,7 +273,7 @@ class ParticipantService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/favorited_api.v1.ParticipantService/ListParticipants',
+            '/favorited.v1.ParticipantService/ListParticipants',
             favorited_dot_v1_dot_participant__service__pb2.ListParticipantsRequest.SerializeToString,
             favorited_dot_v1_dot_participant__service__pb2.ListParticipantsResponse.FromString,
             options,
@@ -300,7 +300,7 @@ class ParticipantService:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/favorited_api.v1.ParticipantService/WatchParticipants',
+            '/favorited.v1.ParticipantService/WatchParticipants',
             favorited_dot_v1_dot_participant__service__pb2.WatchParticipantsRequest.SerializeToString,
             favorited_dot_v1_dot_participant__service__pb2.WatchParticipantsResponse.FromString,
             options,

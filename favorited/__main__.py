@@ -1,0 +1,3 @@
+from favorited.cli import main
+
+raise SystemExit(main())

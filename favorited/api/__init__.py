@@ -1,0 +1,1 @@
+"""The gRPC edge: authentication, error mapping, proto translation and the servicers."""

@@ -1,0 +1,133 @@
+"""The server interceptor: authenticate every RPC but health and reflection, map errors, log.
+
+Handlers are wrapped rather than checked up front, so an authentication failure and an error
+raised by a servicer go through the same mapping and the same access log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc_status import rpc_status
+
+from favorited import errors
+from favorited.api import auth
+from favorited.api.errors import code_for, internal_status, to_status
+
+log = logging.getLogger(__name__)
+
+PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+Unary = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+Streaming = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
+
+
+class EdgeInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, authenticator: auth.Authenticator) -> None:
+        self._auth = authenticator
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or method.startswith(PUBLIC_PREFIXES):
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _authenticate(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
+        caller = self._auth.authenticate(context.invocation_metadata() or ())
+        auth.bind_caller(caller)
+        return caller.user_id
+
+    def _wrap_unary(self, method: str, behavior: Unary) -> Unary:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            started = time.perf_counter()
+            user = "-"
+            try:
+                user = self._authenticate(context)
+                response = await behavior(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the one boundary where every error is mapped
+                await _abort(context, method, user, started, exc)
+            _access_log(method, user, started, grpc.StatusCode.OK)
+            return response
+
+        return wrapped
+
+    def _wrap_stream(self, method: str, behavior: Streaming) -> Streaming:
+        async def wrapped(
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            user = "-"
+            try:
+                user = self._authenticate(context)
+                async for item in behavior(request, context):
+                    yield item
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the one boundary where every error is mapped
+                await _abort(context, method, user, started, exc)
+            _access_log(method, user, started, grpc.StatusCode.OK)
+
+        return wrapped
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any],
+    method: str,
+    user: str,
+    started: float,
+    exc: Exception,
+) -> None:
+    if isinstance(exc, errors.FavoritedError):
+        status = to_status(exc)
+        _access_log(method, user, started, code_for(exc), reason=exc.reason)
+    else:
+        reference = uuid.uuid4().hex[:16]
+        log.error(
+            "unhandled error in RPC",
+            exc_info=exc,
+            extra={"method": method, "user": user, "reference": reference},
+        )
+        status = internal_status(reference)
+    rich = rpc_status.to_status(status)
+    await context.abort(rich.code, rich.details, rich.trailing_metadata)
+
+
+def _access_log(
+    method: str, user: str, started: float, code: grpc.StatusCode, *, reason: str = ""
+) -> None:
+    level = logging.DEBUG if code is grpc.StatusCode.OK else logging.INFO
+    log.log(
+        level,
+        "rpc",
+        extra={
+            "method": method,
+            "user": user,
+            "code": code.name,
+            "reason": reason,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )

@@ -1,0 +1,127 @@
+"""Composition root: builds every component from Settings and owns start/stop order.
+
+Start: pool → LiveKit client → use cases → gRPC server → health probe.
+Stop:  health NOT_SERVING → server.stop(grace) drains in-flight RPCs → probe → LiveKit → pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import signal
+from dataclasses import dataclass
+from datetime import timedelta
+
+import aiohttp
+import asyncpg
+import grpc
+from grpc_health.v1 import health
+from livekit import api as livekit_api
+
+from favorited.api.auth import Authenticator
+from favorited.api.livestreams import LivestreamServicer
+from favorited.api.participants import ParticipantServicer
+from favorited.api.server import build_server, probe_health
+from favorited.config import Settings
+from favorited.domain.livestreams import LivestreamService
+from favorited.domain.pagination import PageTokens
+from favorited.domain.participants import ParticipantService
+from favorited.livekit.gateway import LiveKitRoomGateway
+from favorited.livekit.tokens import LiveKitTokenMinter
+from favorited.store.database import PgDatabase
+from favorited.store.pool import create_pool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApiApp:
+    """A running API server and everything it owns."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    pool: asyncpg.Pool
+    livekit: livekit_api.LiveKitAPI
+    probe: asyncio.Task[None]
+    grace_s: float
+
+    @classmethod
+    async def start(cls, settings: Settings) -> ApiApp:
+        settings.require(
+            "DATABASE_URL", "LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET",
+            "FAVORITED_JWT_SECRET",
+        )
+        assert settings.database_url and settings.livekit_url and settings.jwt_secret
+        assert settings.livekit_api_key and settings.livekit_api_secret
+        pool = await create_pool(settings.database_url, settings)
+        # livekit-api needs a running loop to build its aiohttp session, so it is built here.
+        livekit = livekit_api.LiveKitAPI(
+            settings.livekit_url,
+            settings.livekit_api_key,
+            settings.livekit_api_secret,
+            timeout=aiohttp.ClientTimeout(total=settings.livekit_timeout_s),
+        )
+        db = PgDatabase(pool, acquire_timeout_s=settings.db_timeout_s)
+        rooms = LiveKitRoomGateway(livekit)
+        page_tokens = PageTokens(hashlib.sha256(settings.jwt_secret.encode()).digest())
+        tokens = LiveKitTokenMinter(
+            api_key=settings.livekit_api_key,
+            api_secret=settings.livekit_api_secret,
+            client_url=settings.livekit_client_url or settings.livekit_url,
+            ttl=timedelta(hours=settings.token_expiration_hours),
+        )
+        health_servicer = health.aio.HealthServicer()
+        server = build_server(
+            livestreams=LivestreamServicer(
+                LivestreamService(db=db, rooms=rooms, page_tokens=page_tokens)
+            ),
+            participants=ParticipantServicer(
+                ParticipantService(db=db, rooms=rooms, tokens=tokens, page_tokens=page_tokens)
+            ),
+            health_servicer=health_servicer,
+            authenticator=Authenticator(settings.jwt_secret),
+            max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+        )
+        port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+        await server.start()
+        probe = asyncio.create_task(
+            probe_health(health_servicer, db.ping, interval_s=settings.health_probe_interval_s),
+            name="health-probe",
+        )
+        log.info("gRPC API listening", extra={"port": port})
+        return cls(server, port, health_servicer, pool, livekit, probe, settings.shutdown_grace_s)
+
+    async def stop(self) -> None:
+        # Tell load balancers first, then drain: new calls are refused, in-flight ones finish.
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.grace_s)
+        self.probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.probe
+        await self.livekit.aclose()
+        await self.pool.close()
+        log.info("gRPC API stopped")
+
+
+async def wait_for_termination() -> None:
+    """Return on the first SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def run_api(settings: Settings) -> None:
+    app = await ApiApp.start(settings)
+    try:
+        await wait_for_termination()
+    finally:
+        await app.stop()

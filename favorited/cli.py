@@ -1,0 +1,96 @@
+"""The `favorited` command: one subcommand per process.
+
+Every subcommand reads Settings from the environment once, here, and passes them down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+from datetime import timedelta
+
+from favorited import logs
+from favorited.config import ConfigError, Settings
+
+_TTL_RE = re.compile(r"^(\d+)([smhd])$")
+_TTL_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_ttl(text: str) -> timedelta:
+    """`90s`, `30m`, `1h`, `7d` → timedelta."""
+    match = _TTL_RE.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"invalid TTL {text!r}: use e.g. 90s, 30m, 1h or 7d")
+    return timedelta(**{_TTL_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="favorited", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("api", help="serve the gRPC API (GRPC_PORT)")
+    sub.add_parser("migrate", help="apply the SQL migrations to DATABASE_URL")
+    token = sub.add_parser("token", help="print a caller JWT signed with FAVORITED_JWT_SECRET")
+    token.add_argument("--user", required=True, help="the user id (token subject)")
+    token.add_argument("--admin", action="store_true", help="add the favorited:admin scope")
+    token.add_argument("--ttl", type=parse_ttl, default=timedelta(hours=1), help="lifetime (1h)")
+    sub.add_parser(
+        "livekit-emulator",
+        help="serve the LiveKit emulator (port 7880 or LIVEKIT_EMULATOR_PORT)",
+        add_help=False,
+    )
+    sub.add_parser("dev", help="run everything on embedded defaults, for development")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["livekit-emulator"]:
+        # The emulator has its own flags (--port, --host); hand them over untouched.
+        from favorited.livekit_emulator import main as emulator_main
+
+        return emulator_main(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"favorited: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        return _run(args, settings)
+    except ConfigError as exc:
+        print(f"favorited: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "api":
+        from favorited.app import run_api
+
+        asyncio.run(run_api(settings))
+        return 0
+    if args.command == "migrate":
+        from favorited.store.migrate import migrate
+
+        settings.require("DATABASE_URL")
+        assert settings.database_url is not None
+        applied = asyncio.run(migrate(settings.database_url))
+        print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+        return 0
+    if args.command == "token":
+        from favorited.api.auth import Authenticator
+
+        settings.require("FAVORITED_JWT_SECRET")
+        assert settings.jwt_secret is not None
+        print(Authenticator(settings.jwt_secret).mint(args.user, admin=args.admin, ttl=args.ttl))
+        return 0
+    if args.command == "dev":
+        from favorited.dev import run_dev
+
+        return asyncio.run(run_dev(settings))
+    raise AssertionError(f"unhandled command {args.command}")

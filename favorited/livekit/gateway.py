@@ -1,0 +1,80 @@
+"""LiveKitRoomGateway: RoomService calls through livekit-api, with errors translated here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+from livekit import api
+
+from favorited import errors
+
+log = logging.getLogger(__name__)
+
+
+class LiveKitRoomGateway:
+    """Implements favorited.domain.ports.RoomGateway.
+
+    The LiveKitAPI client is passed in (it must be built inside the running event loop, with the
+    request timeout set there), so this class owns no connection lifecycle.
+    """
+
+    def __init__(self, client: api.LiveKitAPI) -> None:
+        self._client = client
+
+    async def create_room(
+        self, *, name: str, empty_timeout_s: int, max_participants: int, metadata: str
+    ) -> str:
+        async with _translated("CreateRoom"):
+            room = await self._client.room.create_room(
+                api.CreateRoomRequest(
+                    name=name,
+                    empty_timeout=empty_timeout_s,
+                    max_participants=max_participants,
+                    metadata=metadata,
+                )
+            )
+        return room.sid
+
+    async def delete_room(self, name: str) -> None:
+        async with _translated("DeleteRoom", missing_ok=True):
+            await self._client.room.delete_room(api.DeleteRoomRequest(room=name))
+
+    async def update_room_metadata(self, name: str, metadata: str) -> None:
+        async with _translated("UpdateRoomMetadata"):
+            await self._client.room.update_room_metadata(
+                api.UpdateRoomMetadataRequest(room=name, metadata=metadata)
+            )
+
+    async def remove_participant(self, room: str, identity: str) -> None:
+        async with _translated("RemoveParticipant", missing_ok=True):
+            await self._client.room.remove_participant(
+                api.RoomParticipantIdentity(room=room, identity=identity)
+            )
+
+
+@asynccontextmanager
+async def _translated(method: str, *, missing_ok: bool = False) -> AsyncIterator[None]:
+    try:
+        yield
+    except api.TwirpError as exc:
+        if missing_ok and exc.code == api.TwirpErrorCode.NOT_FOUND:
+            return
+        # Any other answer is LiveKit refusing or failing; callers can only retry or give up.
+        log.warning(
+            "LiveKit call failed",
+            extra={"method": method, "twirp_code": exc.code, "http_status": exc.status},
+        )
+        raise _unavailable(method) from exc
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        log.warning("LiveKit unreachable", extra={"method": method, "error": repr(exc)})
+        raise _unavailable(method) from exc
+
+
+def _unavailable(method: str) -> errors.DependencyUnavailableError:
+    return errors.DependencyUnavailableError(
+        "LiveKit is unavailable; retry later.", reason="LIVEKIT_UNAVAILABLE", livekit_method=method
+    )

@@ -1,0 +1,94 @@
+"""Unit of work over an asyncpg pool, and the translation of driver errors at this boundary."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from favorited import errors
+from favorited.store.idempotency import PgIdempotencyRepository
+from favorited.store.livestreams import PgLivestreamRepository
+from favorited.store.participants import PgParticipantRepository
+
+# Errors that mean "the database is not reachable right now", not "the request is wrong".
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.InterfaceError,
+)
+# Concurrency conflicts that a retry resolves.
+_ABORTED: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+)
+
+
+class PgUnitOfWork:
+    """The repositories of one connection (and, inside `transaction`, one transaction)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.livestreams = PgLivestreamRepository(conn)
+        self.participants = PgParticipantRepository(conn)
+        self.idempotency = PgIdempotencyRepository(conn)
+
+
+class PgDatabase:
+    """Implements favorited.domain.ports.Database over an asyncpg pool."""
+
+    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float) -> None:
+        self._pool = pool
+        self._acquire_timeout_s = acquire_timeout_s
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgUnitOfWork]:
+        with translate_errors():
+            async with (
+                self._pool.acquire(timeout=self._acquire_timeout_s) as conn,
+                conn.transaction(),
+            ):
+                yield PgUnitOfWork(conn)
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[PgUnitOfWork]:
+        with translate_errors():
+            async with self._pool.acquire(timeout=self._acquire_timeout_s) as conn:
+                yield PgUnitOfWork(conn)
+
+    async def ping(self, timeout_s: float) -> bool:
+        """True when a connection answers `SELECT 1` within the timeout."""
+        try:
+            async with asyncio.timeout(timeout_s), self._pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+        except (*_UNAVAILABLE, asyncpg.PostgresError):
+            return False
+        return True
+
+
+class translate_errors:  # noqa: N801 - used like contextlib's lower-case context managers
+    """Turn driver-level failures into domain errors; let everything else through unchanged."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        if exc is None or isinstance(exc, errors.FavoritedError):
+            return False
+        if isinstance(exc, _ABORTED):
+            raise errors.AbortedError(
+                "A concurrent change conflicted with this request; retry it.",
+                reason="CONCURRENT_MODIFICATION",
+            ) from exc
+        if isinstance(exc, _UNAVAILABLE):
+            raise errors.DependencyUnavailableError(
+                "The database is unavailable; retry later.", reason="DATABASE_UNAVAILABLE"
+            ) from exc
+        return False

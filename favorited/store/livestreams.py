@@ -1,0 +1,152 @@
+"""PgLivestreamRepository: the livestreams table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from favorited import errors
+from favorited.domain import models
+
+_COLUMNS = """
+    id::text, room_name, title, description, status::text, created_by, max_participants,
+    room_capacity, empty_timeout_s, metadata, create_time, update_time, start_time, end_time,
+    viewer_count, peak_viewer_count, unique_viewer_count, livekit_room_sid
+"""
+
+_INSERT = f"""
+INSERT INTO livestreams
+    (id, room_name, title, description, created_by, max_participants, room_capacity,
+     empty_timeout_s, metadata)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING {_COLUMNS}
+"""
+_GET = f"SELECT {_COLUMNS} FROM livestreams WHERE id = $1"
+# NO KEY UPDATE: serialises joins of one livestream without blocking participants' FK checks.
+_GET_LOCKED = _GET + " FOR NO KEY UPDATE"
+_LIST = f"""
+SELECT {_COLUMNS} FROM livestreams
+WHERE ($1::livestream_status IS NULL OR status = $1)
+  AND ($2::text IS NULL OR created_by = $2)
+  AND ($3::timestamptz IS NULL OR (create_time, id) < ($3, $4::uuid))
+ORDER BY create_time DESC, id DESC
+LIMIT $5
+"""
+_MARK_LIVE = f"""
+UPDATE livestreams SET status = 'LIVE', start_time = clock_timestamp(), livekit_room_sid = $2
+WHERE id = $1 AND status = 'SCHEDULED'
+RETURNING {_COLUMNS}
+"""
+_MARK_ERROR = f"""
+UPDATE livestreams SET status = 'ERROR' WHERE id = $1 AND status = 'SCHEDULED'
+RETURNING {_COLUMNS}
+"""
+_MARK_ENDED = f"""
+UPDATE livestreams SET status = 'ENDED', end_time = clock_timestamp(), viewer_count = 0
+WHERE id = $1 AND status = 'LIVE'
+RETURNING {_COLUMNS}
+"""
+_UPDATE = f"""
+UPDATE livestreams SET
+    title = COALESCE($2, title),
+    description = COALESCE($3, description),
+    metadata = COALESCE($4, metadata),
+    max_participants = COALESCE($5, max_participants),
+    empty_timeout_s = COALESCE($6, empty_timeout_s)
+WHERE id = $1 AND status IN ('SCHEDULED', 'LIVE')
+RETURNING {_COLUMNS}
+"""
+
+
+def to_livestream(row: asyncpg.Record) -> models.Livestream:
+    return models.Livestream(
+        id=row["id"],
+        room_name=row["room_name"],
+        title=row["title"],
+        description=row["description"],
+        status=models.LivestreamStatus(row["status"]),
+        created_by=row["created_by"],
+        max_participants=row["max_participants"],
+        room_capacity=row["room_capacity"],
+        empty_timeout_s=row["empty_timeout_s"],
+        metadata=row["metadata"],
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        viewer_count=row["viewer_count"],
+        peak_viewer_count=row["peak_viewer_count"],
+        unique_viewer_count=row["unique_viewer_count"],
+        livekit_room_sid=row["livekit_room_sid"],
+    )
+
+
+class PgLivestreamRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def _one(self, sql: str, *args: Any) -> models.Livestream | None:
+        row = await self._conn.fetchrow(sql, *args)
+        return to_livestream(row) if row is not None else None
+
+    async def insert(
+        self, *, livestream_id: str, new: models.NewLivestream, created_by: str, room_capacity: int
+    ) -> models.Livestream:
+        try:
+            row = await self._conn.fetchrow(
+                _INSERT,
+                livestream_id,
+                new.room_name,
+                new.title,
+                new.description,
+                created_by,
+                new.max_participants,
+                room_capacity,
+                new.empty_timeout_s,
+                new.metadata,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "livestreams_active_room_name_key":
+                raise errors.RoomNameTakenError(new.room_name) from exc
+            raise
+        assert row is not None
+        return to_livestream(row)
+
+    async def get(self, livestream_id: str, *, lock: bool = False) -> models.Livestream | None:
+        return await self._one(_GET_LOCKED if lock else _GET, livestream_id)
+
+    async def list_page(
+        self,
+        *,
+        status: models.LivestreamStatus | None,
+        created_by: str | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[models.Livestream]:
+        at, last_id = after if after is not None else (None, None)
+        rows = await self._conn.fetch(_LIST, status, created_by, at, last_id, limit)
+        return [to_livestream(r) for r in rows]
+
+    async def mark_live(self, livestream_id: str, *, room_sid: str) -> models.Livestream | None:
+        return await self._one(_MARK_LIVE, livestream_id, room_sid or None)
+
+    async def mark_error(self, livestream_id: str) -> models.Livestream | None:
+        return await self._one(_MARK_ERROR, livestream_id)
+
+    async def mark_ended(self, livestream_id: str) -> models.Livestream | None:
+        return await self._one(_MARK_ENDED, livestream_id)
+
+    async def update(
+        self, livestream_id: str, changes: models.LivestreamChanges
+    ) -> models.Livestream | None:
+        return await self._one(
+            _UPDATE,
+            livestream_id,
+            changes.title,
+            changes.description,
+            changes.metadata,
+            changes.max_participants,
+            changes.empty_timeout_s,
+        )

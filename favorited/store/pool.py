@@ -1,0 +1,37 @@
+"""The asyncpg pool: timeouts and per-connection codecs."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+from favorited.config import Settings
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb ↔ Python objects, so repositories never hand-encode JSON.
+    await conn.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog", format="text"
+    )
+
+
+async def create_pool(dsn: str, settings: Settings) -> asyncpg.Pool:
+    """A pool whose every wait is bounded: connect, acquire (by callers) and each statement."""
+    timeout_s = settings.db_timeout_s
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        timeout=timeout_s,
+        command_timeout=timeout_s,
+        init=_init_connection,
+        server_settings={
+            "application_name": "favorited",
+            # The server-side guard behind command_timeout, for statements a client stops awaiting.
+            "statement_timeout": str(int(timeout_s * 1000)),
+            "idle_in_transaction_session_timeout": str(int(timeout_s * 4000)),
+        },
+    )
+    assert pool is not None
+    return pool
