@@ -65,7 +65,7 @@ class ApiApp:
             timeout=aiohttp.ClientTimeout(total=settings.livekit_timeout_s),
         )
         db = PgDatabase(pool, acquire_timeout_s=settings.db_timeout_s)
-        rooms = LiveKitRoomGateway(livekit)
+        rooms = LiveKitRoomGateway(livekit, timeout_s=settings.livekit_timeout_s)
         page_tokens = PageTokens(hashlib.sha256(settings.jwt_secret.encode()).digest())
         tokens = LiveKitTokenMinter(
             api_key=settings.livekit_api_key,

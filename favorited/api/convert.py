@@ -208,7 +208,7 @@ def livestream_changes(
             else rules.EMPTY_TIMEOUT_DEFAULT_S
         )
     result = models.LivestreamChanges(**changes)
-    if result.is_empty():
+    if result.is_empty() and not v:
         v.add("update_mask", "names no field to change")
     v.raise_if_any()
     return ls.id, result

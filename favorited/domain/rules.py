@@ -69,6 +69,9 @@ class Violations:
         elif len(encoded.encode()) > METADATA_MAX_BYTES:
             self.add(field, f"must be at most {METADATA_MAX_BYTES} bytes as JSON")
 
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
     def raise_if_any(self) -> None:
         if self._items:
             raise errors.InvalidArgumentError(list(self._items))

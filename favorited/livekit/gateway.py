@@ -18,17 +18,20 @@ log = logging.getLogger(__name__)
 class LiveKitRoomGateway:
     """Implements favorited.domain.ports.RoomGateway.
 
-    The LiveKitAPI client is passed in (it must be built inside the running event loop, with the
-    request timeout set there), so this class owns no connection lifecycle.
+    The LiveKitAPI client is passed in (it must be built inside the running event loop), so this
+    class owns no connection lifecycle. Every call is bounded by `timeout_s` here: livekit-api
+    1.2.2 passes `timeout=None` per request to aiohttp, which disables the session's timeout, so
+    a LiveKit that accepts the connection and never answers would otherwise hang us forever.
     """
 
-    def __init__(self, client: api.LiveKitAPI) -> None:
+    def __init__(self, client: api.LiveKitAPI, *, timeout_s: float) -> None:
         self._client = client
+        self._timeout_s = timeout_s
 
     async def create_room(
         self, *, name: str, empty_timeout_s: int, max_participants: int, metadata: str
     ) -> str:
-        async with _translated("CreateRoom"):
+        async with _translated("CreateRoom", self._timeout_s):
             room = await self._client.room.create_room(
                 api.CreateRoomRequest(
                     name=name,
@@ -40,26 +43,29 @@ class LiveKitRoomGateway:
         return room.sid
 
     async def delete_room(self, name: str) -> None:
-        async with _translated("DeleteRoom", missing_ok=True):
+        async with _translated("DeleteRoom", self._timeout_s, missing_ok=True):
             await self._client.room.delete_room(api.DeleteRoomRequest(room=name))
 
     async def update_room_metadata(self, name: str, metadata: str) -> None:
-        async with _translated("UpdateRoomMetadata"):
+        async with _translated("UpdateRoomMetadata", self._timeout_s):
             await self._client.room.update_room_metadata(
                 api.UpdateRoomMetadataRequest(room=name, metadata=metadata)
             )
 
     async def remove_participant(self, room: str, identity: str) -> None:
-        async with _translated("RemoveParticipant", missing_ok=True):
+        async with _translated("RemoveParticipant", self._timeout_s, missing_ok=True):
             await self._client.room.remove_participant(
                 api.RoomParticipantIdentity(room=room, identity=identity)
             )
 
 
 @asynccontextmanager
-async def _translated(method: str, *, missing_ok: bool = False) -> AsyncIterator[None]:
+async def _translated(
+    method: str, timeout_s: float, *, missing_ok: bool = False
+) -> AsyncIterator[None]:
     try:
-        yield
+        async with asyncio.timeout(timeout_s):
+            yield
     except api.TwirpError as exc:
         if missing_ok and exc.code == api.TwirpErrorCode.NOT_FOUND:
             return

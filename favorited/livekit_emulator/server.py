@@ -1,0 +1,184 @@
+"""``LiveKitEmulator``: the HTTP server plus the test-control API around it."""
+
+from __future__ import annotations
+
+import time
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from livekit.protocol import models
+
+from .auth import ApiKeyAuthenticator
+from .faults import FaultInjector
+from .rooms import Clock, RoomRegistry
+from .roomservice import room_service_methods
+from .twirp import RecordedRequest, create_app
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from .events import RoomEvent, RoomEventListener
+
+# PyJWT warns about shorter HMAC keys, and a real LiveKit server refuses them outside dev mode.
+MIN_SECRET_BYTES = 32
+# Only a safety net: stop() releases hung calls itself, so shutdown normally takes milliseconds.
+SHUTDOWN_TIMEOUT_S = 5.0
+
+
+def validate_credentials(api_key: str, api_secret: str) -> None:
+    """Raise ValueError for credentials the emulator (and a real LiveKit) would refuse."""
+    if not api_key:
+        raise ValueError("api_key must not be empty")
+    if len(api_secret.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"api_secret must be at least {MIN_SECRET_BYTES} bytes")
+
+
+class LiveKitEmulator:
+    """A LiveKit server stand-in, reachable by the unmodified ``livekit-api`` client.
+
+    Everything except the HTTP surface (fault switches, ``connect``/``disconnect``, state
+    inspection) is plain Python, for tests only; the service under test can't reach it.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        api_secret: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        clock: Clock = time.time,
+        listeners: Iterable[RoomEventListener] = (),
+    ) -> None:
+        validate_credentials(api_key, api_secret)
+        self._host = host
+        self._port = port
+        self._listeners = list(listeners)
+        self._authenticator = ApiKeyAuthenticator(api_key, api_secret)
+        self._rooms = RoomRegistry(clock=clock, on_event=self._emit)
+        self._faults = FaultInjector()
+        self._requests: list[RecordedRequest] = []
+        self._runner: web.AppRunner | None = None
+        self._stopped = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind and start serving; with ``port=0`` a free port is picked (see ``url``)."""
+        if self._runner is not None or self._stopped:
+            raise RuntimeError("LiveKitEmulator can only be started once")
+        app = create_app(
+            methods=room_service_methods(self._rooms),
+            authenticator=self._authenticator,
+            faults=self._faults,
+            record=self._requests.append,
+        )
+        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._host, self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._port = runner.addresses[0][1]
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Stop serving. Hung calls are answered ``unavailable`` first, so this is prompt."""
+        self._stopped = True
+        self._faults.close()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> LiveKitEmulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` to give the service as its LiveKit URL."""
+        if self._runner is None:
+            raise RuntimeError("LiveKitEmulator is not running")
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._port}"
+
+    # -- fault injection -------------------------------------------------------------------
+
+    def fail_next(self, n: int, code: str = "unavailable") -> None:
+        """Answer the next ``n`` RoomService calls with this Twirp error code."""
+        self._faults.fail_next(n, code)
+
+    def fail_all(self, code: str = "unavailable") -> None:
+        """Answer every RoomService call with this Twirp error code until ``heal()``."""
+        self._faults.fail_all(code)
+
+    def hang_all(self) -> None:
+        """Hold RoomService calls open (no answer) until ``heal()`` or ``stop()``."""
+        self._faults.hang_all()
+
+    def heal(self) -> None:
+        """Remove every fault; held calls proceed and are served normally."""
+        self._faults.heal()
+
+    async def wait_for_hung_requests(self, count: int = 1) -> None:
+        """Return once ``count`` calls are being held by ``hang_all()``."""
+        await self._faults.wait_for_hung(count)
+
+    # -- simulated clients -----------------------------------------------------------------
+
+    def connect(self, token: str) -> models.ParticipantInfo:
+        """What a WebRTC client joining with this access token would cause.
+
+        An earlier session of the same identity is evicted (DUPLICATE_IDENTITY) and the new
+        one gets a fresh ``PA_`` sid.
+
+        Raises:
+            EmulatorJoinError: with the ``reason`` LiveKit would refuse the join for.
+        """
+        claims = self._authenticator.verify_join_token(token)
+        return self._rooms.join(claims)
+
+    def disconnect(self, room: str, identity: str) -> models.ParticipantInfo:
+        """The participant's client leaves (CLIENT_INITIATED); returns its final info.
+
+        Raises:
+            RoomServiceError: not_found if no such participant.
+        """
+        return self._rooms.remove_participant(
+            room, identity, models.DisconnectReason.CLIENT_INITIATED
+        )
+
+    # -- inspection ------------------------------------------------------------------------
+
+    @property
+    def rooms(self) -> Mapping[str, models.Room]:
+        """Read-only snapshot: room name → copy of the room."""
+        return MappingProxyType(self._rooms.snapshot())
+
+    def participants(self, room: str) -> list[models.ParticipantInfo]:
+        """Copies of the room's participants (empty for an unknown room)."""
+        return self._rooms.list_participants(room)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every HTTP request served so far, oldest first (a copy)."""
+        return list(self._requests)
+
+    def add_listener(self, listener: RoomEventListener) -> None:
+        """Subscribe to room/participant events (the future webhook sender hooks in here)."""
+        self._listeners.append(listener)
+
+    def _emit(self, event: RoomEvent) -> None:
+        for listener in self._listeners:
+            listener(event)
