@@ -104,7 +104,10 @@ async def channel(api: ApiApp) -> AsyncIterator[grpc.aio.Channel]:
 
 @pytest.fixture
 async def clean(db: asyncpg.Pool, emulator: LiveKitEmulator) -> AsyncIterator[None]:
-    await db.execute("TRUNCATE participants, livestreams, idempotency_keys")
+    await db.execute(
+        "TRUNCATE participants, livestreams, idempotency_keys, participant_events,"
+        " livestream_viewers, livekit_sessions, webhook_inbox, dead_letters"
+    )
     yield
     emulator.heal()
 

@@ -141,7 +141,9 @@ class ParticipantService:
     ) -> models.Participant:
         """The caller leaves; idempotent, and fine for participants LiveKit never saw connect."""
         async with self._db.transaction() as tx:
-            livestream = await _get_livestream(tx, livestream_id)
+            # Lock order everywhere: the livestream row before its participants (no deadlocks
+            # with DeleteLivestream or the webhook consumer).
+            livestream = await _get_livestream(tx, livestream_id, lock=True)
             joined = await tx.participants.find_joined(livestream_id, caller.user_id)
             left = await tx.participants.mark_left(joined.id) if joined is not None else None
             if left is None:
@@ -156,7 +158,7 @@ class ParticipantService:
         self, caller: models.Caller, livestream_id: str, participant_id: str
     ) -> models.Participant:
         async with self._db.transaction() as tx:
-            livestream = await _get_livestream(tx, livestream_id)
+            livestream = await _get_livestream(tx, livestream_id, lock=True)
             if not caller.may_manage(livestream):
                 raise errors.PermissionDeniedError(
                     "Only the livestream's creator or an admin may remove participants.",
@@ -212,8 +214,10 @@ class ParticipantService:
         return models.Page(items=items, next_page_token=token)
 
 
-async def _get_livestream(uow: ports.UnitOfWork, livestream_id: str) -> models.Livestream:
-    livestream = await uow.livestreams.get(livestream_id)
+async def _get_livestream(
+    uow: ports.UnitOfWork, livestream_id: str, *, lock: bool = False
+) -> models.Livestream:
+    livestream = await uow.livestreams.get(livestream_id, lock=lock)
     if livestream is None:
         raise errors.LivestreamNotFoundError(livestream_id)
     return livestream

@@ -44,7 +44,7 @@ UPDATE livestreams SET status = 'ERROR' WHERE id = $1 AND status = 'SCHEDULED'
 RETURNING {_COLUMNS}
 """
 _MARK_ENDED = f"""
-UPDATE livestreams SET status = 'ENDED', end_time = clock_timestamp(), viewer_count = 0
+UPDATE livestreams SET status = 'ENDED', end_time = clock_timestamp()
 WHERE id = $1 AND status = 'LIVE'
 RETURNING {_COLUMNS}
 """

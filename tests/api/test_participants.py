@@ -336,3 +336,30 @@ async def test_token_for_another_room_is_refused_by_livekit(
     # The room is gone, so the token no longer admits anyone.
     with pytest.raises(EmulatorJoinError):
         emulator.connect(viewer.token)
+
+
+async def test_every_change_is_logged_with_a_gapless_sequence(
+    livestreams: ls_grpc.LivestreamServiceStub,
+    participants: ps_grpc.ParticipantServiceStub,
+    auth: Auth,
+    db: asyncpg.Pool,
+    room_name: str,
+) -> None:
+    ls = await create(livestreams, auth("alice"), room_name)
+    await asyncio.gather(*(join(participants, auth(f"u{i}"), ls.id) for i in range(10)))
+    await participants.LeaveLivestream(
+        pb.LeaveLivestreamRequest(livestream_id=ls.id), metadata=auth("u3")
+    )
+    await livestreams.DeleteLivestream(
+        lpb.DeleteLivestreamRequest(livestream_id=ls.id), metadata=auth("alice")
+    )
+    rows = await db.fetch(
+        "SELECT sequence, type::text, participant->>'user_id' AS user_id FROM participant_events"
+        " WHERE livestream_id = $1 ORDER BY sequence",
+        ls.id,
+    )
+    assert [r["sequence"] for r in rows] == list(range(1, 21))
+    assert [r["type"] for r in rows[:10]] == ["JOINED"] * 10
+    assert (rows[10]["type"], rows[10]["user_id"]) == ("LEFT", "u3")
+    assert [r["type"] for r in rows[11:]] == ["LEFT"] * 9
+    assert await db.fetchval("SELECT last_event_sequence FROM livestreams WHERE id = $1", ls.id) == 20
