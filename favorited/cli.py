@@ -31,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="favorited", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("api", help="serve the gRPC API (GRPC_PORT)")
+    sub.add_parser("webhooks", help="serve the LiveKit webhook shim (HTTP_PORT)")
+    sub.add_parser("consumer", help="apply queued webhooks; run the periodic jobs")
+    dead = sub.add_parser("dead-letters", help="inspect or replay dead-lettered webhooks")
+    dead_sub = dead.add_subparsers(dest="action", required=True)
+    dead_sub.add_parser("list", help="list dead letters not yet replayed")
+    replay = dead_sub.add_parser("replay", help="republish dead letters through the inbox")
+    replay.add_argument("ids", nargs="*", type=int, help="dead letter ids (default: all)")
     sub.add_parser("migrate", help="apply the SQL migrations to DATABASE_URL")
     token = sub.add_parser("token", help="print a caller JWT signed with FAVORITED_JWT_SECRET")
     token.add_argument("--user", required=True, help="the user id (token subject)")
@@ -74,6 +81,20 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         asyncio.run(run_api(settings))
         return 0
+    if args.command == "webhooks":
+        from favorited.app import run_webhooks
+
+        asyncio.run(run_webhooks(settings))
+        return 0
+    if args.command == "consumer":
+        from favorited.app import run_consumer
+
+        asyncio.run(run_consumer(settings))
+        return 0
+    if args.command == "dead-letters":
+        from favorited.consumer.admin import dead_letters_command
+
+        return asyncio.run(dead_letters_command(settings, args.action, args.__dict__.get("ids")))
     if args.command == "migrate":
         from favorited.store.migrate import migrate
 

@@ -32,9 +32,16 @@ class Settings:
     token_expiration_hours: int  # TOKEN_EXPIRATION_HOURS (24): LiveKit access-token TTL
     grpc_host: str  # GRPC_HOST (0.0.0.0)
     grpc_port: int  # GRPC_PORT (50051)
+    http_host: str  # HTTP_HOST (0.0.0.0): webhook shim
     http_port: int  # HTTP_PORT (3001): webhook shim
     amqp_url: str  # AMQP_URL (local broker)
-    webhook_queue_concurrency: int  # WEBHOOK_QUEUE_CONCURRENCY (10)
+    webhook_queue_concurrency: int  # WEBHOOK_QUEUE_CONCURRENCY (10): messages applied at once
+    webhook_queue: str  # WEBHOOK_QUEUE (favorited.webhooks): quorum queue; DLQ is `<name>.dlq`
+    webhook_max_deliveries: int  # WEBHOOK_MAX_DELIVERIES (5): then the message is dead-lettered
+    webhook_publish_timeout_s: float  # WEBHOOK_PUBLISH_TIMEOUT_SECONDS (2): confirm wait, then 503
+    inbox_retention_hours: int  # INBOX_RETENTION_HOURS (168): how long event ids are remembered
+    reconciliation_grace_s: int  # RECONCILIATION_GRACE_SECONDS (120): JOINED but absent this long
+    metrics_port: int  # METRICS_PORT (0 = off): /metrics for `favorited api` and `consumer`
     reconciliation_interval_minutes: int  # RECONCILIATION_INTERVAL_MINUTES (10)
     db_pool_min_size: int  # DATABASE_POOL_MIN_SIZE (2)
     db_pool_max_size: int  # DATABASE_POOL_MAX_SIZE (10)
@@ -63,9 +70,20 @@ class Settings:
             token_expiration_hours=env.integer("TOKEN_EXPIRATION_HOURS", 24, low=1, high=24 * 30),
             grpc_host=env.optional("GRPC_HOST") or "0.0.0.0",  # noqa: S104 - a service listens
             grpc_port=env.integer("GRPC_PORT", 50051, low=0, high=65535),
+            http_host=env.optional("HTTP_HOST") or "0.0.0.0",  # noqa: S104 - a service listens
             http_port=env.integer("HTTP_PORT", 3001, low=0, high=65535),
             amqp_url=env.url("AMQP_URL", schemes=("amqp", "amqps")) or DEFAULT_AMQP_URL,
             webhook_queue_concurrency=env.integer("WEBHOOK_QUEUE_CONCURRENCY", 10, low=1, high=1000),
+            webhook_queue=env.optional("WEBHOOK_QUEUE") or "favorited.webhooks",
+            webhook_max_deliveries=env.integer("WEBHOOK_MAX_DELIVERIES", 5, low=1, high=100),
+            webhook_publish_timeout_s=env.number(
+                "WEBHOOK_PUBLISH_TIMEOUT_SECONDS", 2.0, low=0.05, high=60
+            ),
+            inbox_retention_hours=env.integer("INBOX_RETENTION_HOURS", 168, low=1, high=24 * 90),
+            reconciliation_grace_s=env.integer(
+                "RECONCILIATION_GRACE_SECONDS", 120, low=1, high=24 * 3600
+            ),
+            metrics_port=env.integer("METRICS_PORT", 0, low=0, high=65535),
             reconciliation_interval_minutes=env.integer(
                 "RECONCILIATION_INTERVAL_MINUTES", 10, low=1, high=24 * 60
             ),

@@ -172,12 +172,10 @@ class LivestreamService:
         # and reconciliation ends the LIVE row, whereas the reverse order would leak a live room.
         await self._rooms.delete_room(current.room_name)
         async with self._db.transaction() as tx:
-            ended = await tx.livestreams.mark_ended(livestream_id)
-            if ended is not None:
-                await tx.participants.leave_all(livestream_id)
-            else:
-                ended = await tx.livestreams.get(livestream_id)
-        assert ended is not None  # rows are never deleted
+            await tx.livestreams.end(livestream_id)
+            ended = await tx.livestreams.get(livestream_id)
+        if ended is None:  # rows are never deleted; only a bug gets here
+            raise errors.LivestreamNotFoundError(livestream_id)
         return ended
 
     async def _get_managed(self, caller: models.Caller, livestream_id: str) -> models.Livestream:

@@ -41,9 +41,27 @@ class LivestreamRepository(Protocol):
         """SCHEDULED → ERROR; None when the livestream was no longer SCHEDULED."""
         ...
 
-    async def mark_ended(self, livestream_id: str) -> models.Livestream | None:
-        """LIVE → ENDED with end_time; None when the livestream was not LIVE."""
+    async def end(self, livestream_id: str) -> bool:
+        """LIVE → ENDED and every JOINED participant LEFT, in one statement; False if not LIVE."""
         ...
+
+    async def end_by_room_sid(self, room_sid: str) -> bool:
+        """As `end`, for the LIVE livestream of that LiveKit room incarnation."""
+        ...
+
+    async def get_by_room_sid(
+        self, room_sid: str, *, lock: bool = False
+    ) -> models.Livestream | None: ...
+
+    async def record_room_sid(self, room_name: str, room_sid: str) -> bool:
+        """Set the sid of the active livestream of that room name if it has none yet."""
+        ...
+
+    async def list_live(self, *, after_id: str | None, limit: int) -> list[models.Livestream]:
+        """LIVE livestreams in id order, for reconciliation."""
+        ...
+
+    async def list_stuck_scheduled(self, *, older_than_s: int) -> list[models.Livestream]: ...
 
     async def update(
         self, livestream_id: str, changes: models.LivestreamChanges
@@ -80,8 +98,35 @@ class ParticipantRepository(Protocol):
         """JOINED → LEFT with leave_time; None when it had already left."""
         ...
 
-    async def leave_all(self, livestream_id: str) -> int:
-        """Mark every JOINED participant of the livestream LEFT, in one statement."""
+    async def insert_connected(
+        self,
+        *,
+        livestream_id: str,
+        user_id: str,
+        display_name: str,
+        role: models.Role,
+        metadata: models.JsonObject,
+        sid: str,
+        room_sid: str,
+    ) -> models.Participant:
+        """A JOINED participant whose LiveKit session is already connected."""
+        ...
+
+    async def bind_session(self, participant_id: str, *, sid: str, room_sid: str) -> None:
+        """Bind a (newer) LiveKit session to the participant and mark it connected."""
+        ...
+
+    async def end_session(self, sid: str) -> bool:
+        """JOINED → LEFT for the participant bound to exactly this session."""
+        ...
+
+    async def list_joined(self, livestream_id: str) -> list[models.Participant]: ...
+
+    async def mark_absent_left(
+        self, livestream_id: str, *, present: list[str], grace_s: int
+    ) -> int:
+        """JOINED participants whose identity is not in `present` and who have not changed for
+        `grace_s` seconds → LEFT, in one statement."""
         ...
 
     async def list_page(
@@ -108,10 +153,32 @@ class IdempotencyRepository(Protocol):
         ...
 
 
+class SessionRepository(Protocol):
+    async def record_joined(
+        self, *, sid: str, livestream_id: str, identity: str, joined_at_ms: int
+    ) -> bool:
+        """Remember the session; return True when it had already ended."""
+        ...
+
+    async def record_ended(self, *, sid: str, livestream_id: str, identity: str) -> None: ...
+
+    async def joined_at_ms(self, sid: str) -> int | None: ...
+
+
+class InboxRepository(Protocol):
+    async def claim(self, event_id: str, event: str, *, ttl_s: int) -> bool:
+        """True when the event is new; False for a duplicate (concurrent ones wait, then False)."""
+        ...
+
+    async def record_outcome(self, event_id: str, outcome: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     livestreams: LivestreamRepository
     participants: ParticipantRepository
     idempotency: IdempotencyRepository
+    sessions: SessionRepository
+    inbox: InboxRepository
 
 
 class Database(Protocol):
@@ -139,6 +206,14 @@ class RoomGateway(Protocol):
 
     async def remove_participant(self, room: str, identity: str) -> None:
         """Disconnect the identity from the room; absent room or identity is fine."""
+        ...
+
+    async def list_rooms(self, names: list[str]) -> dict[str, str]:
+        """Room name → sid, for those of `names` that exist."""
+        ...
+
+    async def list_participants(self, room: str) -> list[str]:
+        """Identities connected to the room (empty when the room does not exist)."""
         ...
 
 

@@ -58,6 +58,18 @@ class LiveKitRoomGateway:
                 api.RoomParticipantIdentity(room=room, identity=identity)
             )
 
+    async def list_rooms(self, names: list[str]) -> dict[str, str]:
+        async with _translated("ListRooms", self._timeout_s):
+            response = await self._client.room.list_rooms(api.ListRoomsRequest(names=names))
+        return {room.name: room.sid for room in response.rooms}
+
+    async def list_participants(self, room: str) -> list[str]:
+        async with _translated("ListParticipants", self._timeout_s):
+            response = await self._client.room.list_participants(
+                api.ListParticipantsRequest(room=room)
+            )
+        return [p.identity for p in response.participants]
+
 
 @asynccontextmanager
 async def _translated(

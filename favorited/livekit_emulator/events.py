@@ -1,4 +1,4 @@
-"""Domain events the room state emits, so a webhook sender can be attached later."""
+"""Domain events the room state emits; the webhook sender and tests subscribe to them."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ class RoomEventKind(enum.StrEnum):
     ROOM_FINISHED = "room_finished"
     PARTICIPANT_JOINED = "participant_joined"
     PARTICIPANT_LEFT = "participant_left"
+    # Sent instead of joined/left for a participant that never became ACTIVE.
+    PARTICIPANT_CONNECTION_ABORTED = "participant_connection_aborted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from livekit.protocol import models
 
+from .active_room import ActiveRoom
 from .errors import EmulatorJoinError, JoinFailure, RoomServiceError, TwirpCode
 from .events import RoomEvent, RoomEventKind
 from .ids import SidPrefix, new_sid
+from .limits import check_attributes, check_metadata, check_name, check_room_name
 from .participants import copy_of, is_dependent, participant_from_claims
 
 if TYPE_CHECKING:
@@ -21,42 +22,9 @@ Clock = Callable[[], float]
 
 DEFAULT_EMPTY_TIMEOUT_S = 300
 DEFAULT_DEPARTURE_TIMEOUT_S = 20
-MAX_ROOM_NAME_LENGTH = 256
-MAX_NAME_LENGTH = 256
-MAX_METADATA_BYTES = 512 * 1024
-MAX_ATTRIBUTES_BYTES = 64 * 1024
 
 ROOM_NOT_FOUND = "requested room does not exist"
 PARTICIPANT_NOT_FOUND = "participant does not exist"
-
-
-def _size(text: str) -> int:
-    # LiveKit's limits are Go len(), i.e. UTF-8 bytes.
-    return len(text.encode())
-
-
-def _check_metadata(metadata: str) -> None:
-    if _size(metadata) > MAX_METADATA_BYTES:
-        raise RoomServiceError(
-            TwirpCode.INVALID_ARGUMENT,
-            f"metadata size exceeds limits: max size {MAX_METADATA_BYTES}",
-        )
-
-
-@dataclass(slots=True)
-class _ActiveRoom:
-    info: models.Room
-    # Keyed by identity: LiveKit allows one session per identity per room.
-    participants: dict[str, models.ParticipantInfo] = field(default_factory=dict)
-
-    def counted(self) -> int:
-        return sum(not is_dependent(p) for p in self.participants.values())
-
-    def snapshot(self) -> models.Room:
-        room = models.Room()
-        room.CopyFrom(self.info)
-        room.num_participants = self.counted()
-        return room
 
 
 class RoomRegistry:
@@ -65,7 +33,7 @@ class RoomRegistry:
     def __init__(self, *, clock: Clock, on_event: Callable[[RoomEvent], None]) -> None:
         self._clock = clock
         self._on_event = on_event
-        self._rooms: dict[str, _ActiveRoom] = {}
+        self._rooms: dict[str, ActiveRoom] = {}
 
     def create_room(
         self,
@@ -77,17 +45,13 @@ class RoomRegistry:
         metadata: str = "",
     ) -> models.Room:
         """Get-or-create: an existing room comes back unchanged, whatever the arguments."""
-        if _size(name) > MAX_ROOM_NAME_LENGTH:
-            raise RoomServiceError(
-                TwirpCode.INVALID_ARGUMENT,
-                f"room name length exceeds limits: max length {MAX_ROOM_NAME_LENGTH}",
-            )
-        _check_metadata(metadata)
+        check_room_name(name)
+        check_metadata(metadata)
         existing = self._rooms.get(name)
         if existing is not None:
             return existing.snapshot()
         now = self._clock()
-        active = _ActiveRoom(
+        active = ActiveRoom(
             info=models.Room(
                 sid=new_sid(SidPrefix.ROOM),
                 name=name,
@@ -106,11 +70,20 @@ class RoomRegistry:
 
     def delete_room(self, name: str) -> None:
         """Disconnect everyone (ROOM_DELETED), then close the room."""
-        active = self._get(name)
-        for identity in list(active.participants):
-            self._remove(active, identity, models.DisconnectReason.ROOM_DELETED)
-        del self._rooms[name]
-        self._emit(RoomEventKind.ROOM_FINISHED, active)
+        self._close(self._get(name), models.DisconnectReason.ROOM_DELETED)
+
+    def close_expired_rooms(self) -> list[str]:
+        """Close every room past its empty or departure timeout, as LiveKit's 1 s check does.
+
+        Returns:
+            The names of the rooms closed, in creation order.
+        """
+        now_s = int(self._clock())
+        expired = [active for active in self._rooms.values() if active.expired(now_s)]
+        for active in expired:
+            # Only dependent participants (agents, egress) can still be inside.
+            self._close(active, models.DisconnectReason.ROOM_CLOSED)
+        return [active.info.name for active in expired]
 
     def list_rooms(self, names: Sequence[str] = ()) -> list[models.Room]:
         """All rooms, or the named ones in the order asked; unknown names are skipped."""
@@ -124,7 +97,7 @@ class RoomRegistry:
 
     def update_room_metadata(self, name: str, metadata: str) -> models.Room:
         """Replace the room's metadata."""
-        _check_metadata(metadata)
+        check_metadata(metadata)
         active = self._get(name)
         active.info.metadata = metadata
         return active.snapshot()
@@ -161,18 +134,10 @@ class RoomRegistry:
         attributes: Mapping[str, str] | None = None,
     ) -> models.ParticipantInfo:
         """Empty name/metadata mean "unchanged"; an attribute set to "" is deleted."""
-        if _size(name) > MAX_NAME_LENGTH:
-            raise RoomServiceError(
-                TwirpCode.INVALID_ARGUMENT,
-                f"name length exceeds limits: max length {MAX_NAME_LENGTH}",
-            )
-        _check_metadata(metadata)
+        check_name(name)
+        check_metadata(metadata)
         attributes = attributes or {}
-        if sum(_size(k) + _size(v) for k, v in attributes.items()) > MAX_ATTRIBUTES_BYTES:
-            raise RoomServiceError(
-                TwirpCode.INVALID_ARGUMENT,
-                f"attribute size exceeds limits: max size {MAX_ATTRIBUTES_BYTES}",
-            )
+        check_attributes(attributes)
         participant = self._participant(room, identity)
         if name:
             participant.name = name
@@ -193,6 +158,39 @@ class RoomRegistry:
         Raises:
             EmulatorJoinError: room missing or full.
         """
+        active, participant = self._admit(claims)
+        active.participants[participant.identity] = participant
+        if active.first_joined_at is None and not is_dependent(participant):
+            active.first_joined_at = participant.joined_at
+        self._emit(RoomEventKind.PARTICIPANT_JOINED, active, participant)
+        return copy_of(participant)
+
+    def abort(
+        self,
+        claims: Claims,
+        reason: models.DisconnectReason = models.DisconnectReason.JOIN_FAILURE,
+    ) -> models.ParticipantInfo:
+        """A client signals in but never becomes ACTIVE (e.g. ICE never connects).
+
+        LiveKit then sends ``participant_connection_aborted`` instead of joined/left. The
+        attempt still counts as a join and a departure for the room's timeouts, since LiveKit
+        records both when the session is added and removed.
+
+        Raises:
+            EmulatorJoinError: room missing or full.
+        """
+        active, participant = self._admit(claims)
+        participant.state = models.ParticipantInfo.DISCONNECTED
+        participant.disconnect_reason = reason
+        if not is_dependent(participant):
+            now_s = int(self._clock())
+            if active.first_joined_at is None:
+                active.first_joined_at = now_s
+            active.last_left_at = now_s
+        self._emit(RoomEventKind.PARTICIPANT_CONNECTION_ABORTED, active, participant)
+        return copy_of(participant)
+
+    def _admit(self, claims: Claims) -> tuple[ActiveRoom, models.ParticipantInfo]:
         room = claims.video.room if claims.video else ""
         active = self._rooms.get(room)
         if active is None:
@@ -207,11 +205,9 @@ class RoomRegistry:
         limit = active.info.max_participants
         if limit and not is_dependent(participant) and active.counted() >= limit:
             raise EmulatorJoinError(JoinFailure.ROOM_FULL, "room has exceeded its max participants")
-        active.participants[participant.identity] = participant
-        self._emit(RoomEventKind.PARTICIPANT_JOINED, active, participant)
-        return copy_of(participant)
+        return active, participant
 
-    def _get(self, name: str) -> _ActiveRoom:
+    def _get(self, name: str) -> ActiveRoom:
         active = self._rooms.get(name)
         if active is None:
             raise RoomServiceError(TwirpCode.NOT_FOUND, ROOM_NOT_FOUND)
@@ -226,20 +222,30 @@ class RoomRegistry:
 
     def _remove(
         self,
-        active: _ActiveRoom,
+        active: ActiveRoom,
         identity: str,
         reason: models.DisconnectReason,
     ) -> models.ParticipantInfo:
         participant = active.participants.pop(identity)
         participant.state = models.ParticipantInfo.DISCONNECTED
         participant.disconnect_reason = reason
+        if not is_dependent(participant):
+            active.last_left_at = int(self._clock())
         self._emit(RoomEventKind.PARTICIPANT_LEFT, active, participant)
         return copy_of(participant)
+
+    def _close(self, active: ActiveRoom, reason: models.DisconnectReason) -> None:
+        # participant_left for everyone still inside comes before room_finished, as in
+        # LiveKit's Room.Close.
+        for identity in list(active.participants):
+            self._remove(active, identity, reason)
+        del self._rooms[active.info.name]
+        self._emit(RoomEventKind.ROOM_FINISHED, active)
 
     def _emit(
         self,
         kind: RoomEventKind,
-        active: _ActiveRoom,
+        active: ActiveRoom,
         participant: models.ParticipantInfo | None = None,
     ) -> None:
         event = RoomEvent(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING
@@ -10,15 +11,18 @@ from aiohttp import web
 from livekit.protocol import models
 
 from .auth import ApiKeyAuthenticator
+from .background import TaskSupervisor
 from .faults import FaultInjector
 from .rooms import Clock, RoomRegistry
 from .roomservice import room_service_methods
 from .twirp import RecordedRequest, create_app
+from .webhooks import WebhookSender
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from .events import RoomEvent, RoomEventListener
+    from .webhook_delivery import WebhookOptions
 
 # PyJWT warns about shorter HMAC keys, and a real LiveKit server refuses them outside dev mode.
 MIN_SECRET_BYTES = 32
@@ -50,7 +54,20 @@ class LiveKitEmulator:
         *,
         clock: Clock = time.time,
         listeners: Iterable[RoomEventListener] = (),
+        webhook_urls: Iterable[str] = (),
+        webhook_options: WebhookOptions | None = None,
+        room_check_interval_s: float | None = None,
     ) -> None:
+        """Build a stopped emulator; ``start()`` (or ``async with``) serves it.
+
+        Args:
+            clock: epoch seconds for room times and the empty/departure timeouts.
+            listeners: called synchronously with every room event.
+            webhook_urls: where to POST signed webhooks (more via ``add_webhook_url``).
+            webhook_options: delivery settings and faults; signing defaults to the API key.
+            room_check_interval_s: run ``close_expired_rooms()`` this often in the
+                background (LiveKit: 1 s). None, for tests, means only when called.
+        """
         validate_credentials(api_key, api_secret)
         self._host = host
         self._port = port
@@ -58,6 +75,11 @@ class LiveKitEmulator:
         self._authenticator = ApiKeyAuthenticator(api_key, api_secret)
         self._rooms = RoomRegistry(clock=clock, on_event=self._emit)
         self._faults = FaultInjector()
+        self._webhooks = WebhookSender(
+            api_key=api_key, api_secret=api_secret, urls=webhook_urls, options=webhook_options
+        )
+        self._room_check_interval_s = room_check_interval_s
+        self._background = TaskSupervisor("livekit-emulator room checks")
         self._requests: list[RecordedRequest] = []
         self._runner: web.AppRunner | None = None
         self._stopped = False
@@ -68,6 +90,19 @@ class LiveKitEmulator:
         """Bind and start serving; with ``port=0`` a free port is picked (see ``url``)."""
         if self._runner is not None or self._stopped:
             raise RuntimeError("LiveKitEmulator can only be started once")
+        try:
+            await self._webhooks.start()
+            await self._background.start()
+            if self._room_check_interval_s is not None:
+                self._background.spawn(
+                    self._check_rooms_forever(self._room_check_interval_s), name="room checks"
+                )
+            await self._serve()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _serve(self) -> None:
         app = create_app(
             methods=room_service_methods(self._rooms),
             authenticator=self._authenticator,
@@ -86,12 +121,23 @@ class LiveKitEmulator:
         self._runner = runner
 
     async def stop(self) -> None:
-        """Stop serving. Hung calls are answered ``unavailable`` first, so this is prompt."""
+        """Stop serving, then stop the room checks and the webhook sender.
+
+        Hung calls are answered ``unavailable`` first, and webhooks are abandoned unless
+        ``WebhookOptions.drain_on_stop``, so this is prompt.
+        """
         self._stopped = True
         self._faults.close()
         runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        try:
+            if runner is not None:
+                await runner.cleanup()
+        finally:
+            try:
+                await self._background.stop()
+            finally:
+                # Last, so events caused by the final RoomService calls are still queued.
+                await self._webhooks.stop()
 
     async def __aenter__(self) -> LiveKitEmulator:
         await self.start()
@@ -135,6 +181,32 @@ class LiveKitEmulator:
         """Return once ``count`` calls are being held by ``hang_all()``."""
         await self._faults.wait_for_hung(count)
 
+    # -- webhooks --------------------------------------------------------------------------
+
+    @property
+    def webhooks(self) -> WebhookSender:
+        """The webhook sender: ``faults``, ``attempts``, ``wait_idle()``, ``wait_delivered()``."""
+        return self._webhooks
+
+    def add_webhook_url(self, url: str) -> None:
+        """Also deliver every later event to ``url``."""
+        self._webhooks.add_url(url)
+
+    # -- room lifecycle --------------------------------------------------------------------
+
+    def close_expired_rooms(self) -> list[str]:
+        """Close rooms past their empty/departure timeout by the injected clock.
+
+        Emits ``participant_left`` (ROOM_CLOSED) for anyone left inside, e.g. agents, then
+        ``room_finished``. Returns the names of the rooms closed.
+        """
+        return self._rooms.close_expired_rooms()
+
+    async def _check_rooms_forever(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            self.close_expired_rooms()
+
     # -- simulated clients -----------------------------------------------------------------
 
     def connect(self, token: str) -> models.ParticipantInfo:
@@ -148,6 +220,22 @@ class LiveKitEmulator:
         """
         claims = self._authenticator.verify_join_token(token)
         return self._rooms.join(claims)
+
+    def abort(
+        self,
+        token: str,
+        reason: models.DisconnectReason = models.DisconnectReason.JOIN_FAILURE,
+    ) -> models.ParticipantInfo:
+        """A client with this token signals in but never becomes ACTIVE.
+
+        Emits ``participant_connection_aborted`` (no joined, no left); an earlier session
+        of the same identity is still evicted first. Returns the participant's final info.
+
+        Raises:
+            EmulatorJoinError: as ``connect`` would.
+        """
+        claims = self._authenticator.verify_join_token(token)
+        return self._rooms.abort(claims, reason)
 
     def disconnect(self, room: str, identity: str) -> models.ParticipantInfo:
         """The participant's client leaves (CLIENT_INITIATED); returns its final info.
@@ -176,9 +264,10 @@ class LiveKitEmulator:
         return list(self._requests)
 
     def add_listener(self, listener: RoomEventListener) -> None:
-        """Subscribe to room/participant events (the future webhook sender hooks in here)."""
+        """Subscribe to room/participant events (called synchronously, in order)."""
         self._listeners.append(listener)
 
     def _emit(self, event: RoomEvent) -> None:
         for listener in self._listeners:
             listener(event)
+        self._webhooks.send(event)

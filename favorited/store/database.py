@@ -10,8 +10,10 @@ import asyncpg
 
 from favorited import errors
 from favorited.store.idempotency import PgIdempotencyRepository
+from favorited.store.inbox import PgInboxRepository
 from favorited.store.livestreams import PgLivestreamRepository
 from favorited.store.participants import PgParticipantRepository
+from favorited.store.sessions import PgSessionRepository
 
 # Errors that mean "the database is not reachable right now", not "the request is wrong".
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -39,6 +41,8 @@ class PgUnitOfWork:
         self.livestreams = PgLivestreamRepository(conn)
         self.participants = PgParticipantRepository(conn)
         self.idempotency = PgIdempotencyRepository(conn)
+        self.sessions = PgSessionRepository(conn)
+        self.inbox = PgInboxRepository(conn)
 
 
 class PgDatabase:

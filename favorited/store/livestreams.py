@@ -43,10 +43,34 @@ _MARK_ERROR = f"""
 UPDATE livestreams SET status = 'ERROR' WHERE id = $1 AND status = 'SCHEDULED'
 RETURNING {_COLUMNS}
 """
-_MARK_ENDED = f"""
-UPDATE livestreams SET status = 'ENDED', end_time = clock_timestamp()
-WHERE id = $1 AND status = 'LIVE'
-RETURNING {_COLUMNS}
+# Ending is one statement: the livestream and all of its JOINED participants, however many.
+_END_TEMPLATE = """
+WITH ended AS (
+    UPDATE livestreams SET status = 'ENDED', end_time = clock_timestamp()
+    WHERE {where} AND status = 'LIVE'
+    RETURNING id
+), left_participants AS (
+    UPDATE participants SET status = 'LEFT', leave_time = clock_timestamp(), connected = false
+    WHERE livestream_id IN (SELECT id FROM ended) AND status = 'JOINED'
+)
+SELECT count(*) FROM ended
+"""
+_END = _END_TEMPLATE.format(where="id = $1")
+_END_BY_ROOM_SID = _END_TEMPLATE.format(where="livekit_room_sid = $1")
+_GET_BY_ROOM_SID = f"SELECT {_COLUMNS} FROM livestreams WHERE livekit_room_sid = $1"
+_RECORD_ROOM_SID = """
+UPDATE livestreams SET livekit_room_sid = $2
+WHERE room_name = $1 AND status IN ('SCHEDULED', 'LIVE') AND livekit_room_sid IS NULL
+"""
+_LIST_LIVE = f"""
+SELECT {_COLUMNS} FROM livestreams
+WHERE status = 'LIVE' AND ($1::uuid IS NULL OR id > $1)
+ORDER BY id LIMIT $2
+"""
+_LIST_STUCK_SCHEDULED = f"""
+SELECT {_COLUMNS} FROM livestreams
+WHERE status = 'SCHEDULED' AND create_time < clock_timestamp() - make_interval(secs => $1)
+ORDER BY create_time LIMIT 100
 """
 _UPDATE = f"""
 UPDATE livestreams SET
@@ -135,8 +159,29 @@ class PgLivestreamRepository:
     async def mark_error(self, livestream_id: str) -> models.Livestream | None:
         return await self._one(_MARK_ERROR, livestream_id)
 
-    async def mark_ended(self, livestream_id: str) -> models.Livestream | None:
-        return await self._one(_MARK_ENDED, livestream_id)
+    async def end(self, livestream_id: str) -> bool:
+        return bool(await self._conn.fetchval(_END, livestream_id))
+
+    async def end_by_room_sid(self, room_sid: str) -> bool:
+        return bool(await self._conn.fetchval(_END_BY_ROOM_SID, room_sid))
+
+    async def get_by_room_sid(
+        self, room_sid: str, *, lock: bool = False
+    ) -> models.Livestream | None:
+        return await self._one(
+            _GET_BY_ROOM_SID + (" FOR NO KEY UPDATE" if lock else ""), room_sid
+        )
+
+    async def record_room_sid(self, room_name: str, room_sid: str) -> bool:
+        status = await self._conn.execute(_RECORD_ROOM_SID, room_name, room_sid)
+        return status != "UPDATE 0"
+
+    async def list_live(self, *, after_id: str | None, limit: int) -> list[models.Livestream]:
+        return [to_livestream(r) for r in await self._conn.fetch(_LIST_LIVE, after_id, limit)]
+
+    async def list_stuck_scheduled(self, *, older_than_s: int) -> list[models.Livestream]:
+        rows = await self._conn.fetch(_LIST_STUCK_SCHEDULED, float(older_than_s))
+        return [to_livestream(r) for r in rows]
 
     async def update(
         self, livestream_id: str, changes: models.LivestreamChanges

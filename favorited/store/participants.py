@@ -37,9 +37,28 @@ UPDATE participants SET status = 'LEFT', leave_time = clock_timestamp(), connect
 WHERE id = $1 AND status = 'JOINED'
 RETURNING {_COLUMNS}
 """
-_LEAVE_ALL = """
+_INSERT_CONNECTED = f"""
+INSERT INTO participants (id, livestream_id, user_id, display_name, role, metadata,
+                          livekit_participant_sid, livekit_room_sid, connected)
+VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, true)
+RETURNING {_COLUMNS}
+"""
+_BIND_SESSION = """
+UPDATE participants SET livekit_participant_sid = $2, livekit_room_sid = $3, connected = true
+WHERE id = $1 AND status = 'JOINED'
+"""
+_END_SESSION = """
 UPDATE participants SET status = 'LEFT', leave_time = clock_timestamp(), connected = false
-WHERE livestream_id = $1 AND status = 'JOINED'
+WHERE livekit_participant_sid = $1 AND status = 'JOINED'
+"""
+_LIST_JOINED = f"""
+SELECT {_COLUMNS} FROM participants WHERE livestream_id = $1 AND status = 'JOINED'
+ORDER BY join_time, id
+"""
+_MARK_ABSENT_LEFT = """
+UPDATE participants SET status = 'LEFT', leave_time = clock_timestamp(), connected = false
+WHERE livestream_id = $1 AND status = 'JOINED' AND NOT (user_id = ANY($2::text[]))
+  AND update_time < clock_timestamp() - make_interval(secs => $3)
 """
 _LIST = f"""
 SELECT {_COLUMNS} FROM participants
@@ -114,8 +133,38 @@ class PgParticipantRepository:
     async def mark_left(self, participant_id: str) -> models.Participant | None:
         return await self._one(_MARK_LEFT, participant_id)
 
-    async def leave_all(self, livestream_id: str) -> int:
-        status = await self._conn.execute(_LEAVE_ALL, livestream_id)
+    async def insert_connected(
+        self,
+        *,
+        livestream_id: str,
+        user_id: str,
+        display_name: str,
+        role: models.Role,
+        metadata: models.JsonObject,
+        sid: str,
+        room_sid: str,
+    ) -> models.Participant:
+        row = await self._conn.fetchrow(
+            _INSERT_CONNECTED, livestream_id, user_id, display_name, role, metadata, sid, room_sid
+        )
+        assert row is not None
+        return to_participant(row)
+
+    async def bind_session(self, participant_id: str, *, sid: str, room_sid: str) -> None:
+        await self._conn.execute(_BIND_SESSION, participant_id, sid, room_sid)
+
+    async def end_session(self, sid: str) -> bool:
+        return await self._conn.execute(_END_SESSION, sid) != "UPDATE 0"
+
+    async def list_joined(self, livestream_id: str) -> list[models.Participant]:
+        return [to_participant(r) for r in await self._conn.fetch(_LIST_JOINED, livestream_id)]
+
+    async def mark_absent_left(
+        self, livestream_id: str, *, present: list[str], grace_s: int
+    ) -> int:
+        status = await self._conn.execute(
+            _MARK_ABSENT_LEFT, livestream_id, present, float(grace_s)
+        )
         return int(status.rsplit(" ", 1)[-1])
 
     async def list_page(

@@ -10,11 +10,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import signal
 from dataclasses import dataclass
 from datetime import timedelta
 
-import aiohttp
 import asyncpg
 import grpc
 from grpc_health.v1 import health
@@ -24,6 +22,8 @@ from favorited.api.auth import Authenticator
 from favorited.api.livestreams import LivestreamServicer
 from favorited.api.participants import ParticipantServicer
 from favorited.api.server import build_server, probe_health
+from favorited.app.livekit import open_livekit
+from favorited.app.signals import wait_for_termination
 from favorited.config import Settings
 from favorited.domain.livestreams import LivestreamService
 from favorited.domain.pagination import PageTokens
@@ -57,13 +57,7 @@ class ApiApp:
         assert settings.database_url and settings.livekit_url and settings.jwt_secret
         assert settings.livekit_api_key and settings.livekit_api_secret
         pool = await create_pool(settings.database_url, settings)
-        # livekit-api needs a running loop to build its aiohttp session, so it is built here.
-        livekit = livekit_api.LiveKitAPI(
-            settings.livekit_url,
-            settings.livekit_api_key,
-            settings.livekit_api_secret,
-            timeout=aiohttp.ClientTimeout(total=settings.livekit_timeout_s),
-        )
+        livekit = open_livekit(settings)
         db = PgDatabase(pool, acquire_timeout_s=settings.db_timeout_s)
         rooms = LiveKitRoomGateway(livekit, timeout_s=settings.livekit_timeout_s)
         page_tokens = PageTokens(hashlib.sha256(settings.jwt_secret.encode()).digest())
@@ -104,19 +98,6 @@ class ApiApp:
         await self.livekit.aclose()
         await self.pool.close()
         log.info("gRPC API stopped")
-
-
-async def wait_for_termination() -> None:
-    """Return on the first SIGTERM or SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
 
 
 async def run_api(settings: Settings) -> None:

@@ -1,0 +1,119 @@
+"""Composition root of `favorited consumer`: queue workers, dead-letter recorder, periodic jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from livekit import api as livekit_api
+
+from favorited.app.livekit import open_livekit
+from favorited.app.signals import wait_for_termination
+from favorited.broker.topology import Topology
+from favorited.config import Settings
+from favorited.consumer.dead_letters import DeadLetterRecorder
+from favorited.consumer.jobs import JobRunner
+from favorited.consumer.worker import MessageHandler
+from favorited.domain.livekit_events import LiveKitEventService
+from favorited.domain.reconciliation import Reconciler
+from favorited.livekit.gateway import LiveKitRoomGateway
+from favorited.metrics import Metrics
+from favorited.store.database import PgDatabase
+from favorited.store.dead_letters import PgDeadLetterStore
+from favorited.store.pool import create_pool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConsumerApp:
+    connection: AbstractRobustConnection
+    consumers: list[tuple[AbstractQueue, str]]
+    handler: MessageHandler
+    jobs: JobRunner
+    jobs_task: asyncio.Task[None]
+    stopping: asyncio.Event
+    pool: asyncpg.Pool
+    livekit: livekit_api.LiveKitAPI
+    grace_s: float
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, *, metrics: Metrics | None = None, run_jobs: bool = True
+    ) -> ConsumerApp:
+        settings.require("DATABASE_URL")
+        assert settings.database_url is not None
+        metrics = metrics or Metrics()
+        stopping = asyncio.Event()
+        pool = await create_pool(settings.database_url, settings)
+        db = PgDatabase(pool, acquire_timeout_s=settings.db_timeout_s)
+        livekit = open_livekit(settings)
+        rooms = LiveKitRoomGateway(livekit, timeout_s=settings.livekit_timeout_s)
+        handler = MessageHandler(
+            service=LiveKitEventService(
+                db=db, inbox_retention_s=settings.inbox_retention_hours * 3600
+            ),
+            metrics=metrics,
+            stopping=stopping,
+        )
+        recorder = DeadLetterRecorder(
+            store=PgDeadLetterStore(pool), metrics=metrics, stopping=stopping
+        )
+        topology = Topology(settings.webhook_queue, settings.webhook_max_deliveries)
+        connection = await aio_pika.connect_robust(settings.amqp_url, timeout=10)
+        channel = await connection.channel()
+        # Prefetch bounds both the messages held and the events applied concurrently.
+        await channel.set_qos(prefetch_count=settings.webhook_queue_concurrency)
+        queue, dlq = await topology.declare(channel)
+        consumers = [
+            (queue, await queue.consume(handler, no_ack=False)),
+            (dlq, await dlq.consume(recorder, no_ack=False)),
+        ]
+        jobs = JobRunner(
+            dsn=settings.database_url,
+            reconciler=Reconciler(db=db, rooms=rooms, grace_s=settings.reconciliation_grace_s),
+            reconcile_interval_s=settings.reconciliation_interval_minutes * 60.0,
+            stopping=stopping,
+        )
+        # Kept and awaited in stop(); with run_jobs=False (tests) it just waits for the stop.
+        jobs_task = asyncio.create_task(
+            jobs.run() if run_jobs else _until(stopping), name="periodic-jobs"
+        )
+        log.info("consumer started", extra={"queue": topology.queue})
+        return cls(
+            connection, consumers, handler, jobs, jobs_task, stopping, pool, livekit,
+            settings.shutdown_grace_s,
+        )
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        for queue, tag in self.consumers:
+            with contextlib.suppress(aio_pika.exceptions.AMQPError, ConnectionError):
+                await queue.cancel(tag)
+        # Drain: messages being applied finish and are acked; unstarted prefetched ones are
+        # returned to the queue when the channel closes.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.grace_s):
+                await self.handler.idle.wait()
+        await self.jobs_task
+        await self.connection.close()
+        await self.livekit.aclose()
+        await self.pool.close()
+        log.info("consumer stopped")
+
+
+async def _until(event: asyncio.Event) -> None:
+    await event.wait()
+
+
+async def run_consumer(settings: Settings) -> None:
+    app = await ConsumerApp.start(settings)
+    try:
+        await wait_for_termination()
+    finally:
+        await app.stop()

@@ -1,0 +1,1 @@
+"""RabbitMQ (aio-pika): queue topology and the confirmed webhook publisher."""

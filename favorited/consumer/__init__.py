@@ -1,0 +1,1 @@
+"""The webhook consumer: applies queued LiveKit events exactly once, and runs the periodic jobs."""

@@ -1,0 +1,56 @@
+"""Prometheus instruments, on a registry each process creates and passes down (no globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.rpcs = Counter(
+            "favorited_rpcs", "gRPC calls by method and status code", ["method", "code"], registry=r
+        )
+        self.rpc_seconds = Histogram(
+            "favorited_rpc_seconds", "gRPC call latency", ["method"], buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.webhooks = Counter(
+            "favorited_webhooks",
+            "Webhooks received by the shim, by outcome (accepted, unauthorized, malformed, "
+            "too_large, unavailable)",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_publish_seconds = Histogram(
+            "favorited_webhook_publish_seconds",
+            "Time from request to broker confirm",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.events = Counter(
+            "favorited_events",
+            "Webhook events handled by the consumer, by event and outcome",
+            ["event", "outcome"],
+            registry=r,
+        )
+        self.event_lag_seconds = Histogram(
+            "favorited_event_lag_seconds",
+            "Queue lag: from LiveKit's created_at to the commit of the event's effects",
+            buckets=(*_LATENCY_BUCKETS, 30, 60, 300),
+            registry=r,
+        )
+        self.consumer_retries = Counter(
+            "favorited_consumer_retries",
+            "Transient failures retried in place (database down, deadlock, serialization)",
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "favorited_dead_letters", "Messages recorded from the dead-letter queue", registry=r
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

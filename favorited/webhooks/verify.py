@@ -1,0 +1,65 @@
+"""Verify a LiveKit webhook against the raw body bytes.
+
+The same checks as livekit-api's WebhookReceiver (which this module does not call, because it
+raises bare `Exception`s that cannot be told apart from bugs): the Authorization header is the bare
+JWT (no "Bearer "), verified by livekit-api's TokenVerifier (HS256, issuer = API key, exp required);
+its `sha256` claim must equal base64(sha256(body)) of the bytes received, compared in constant time;
+only then is the body parsed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import jwt
+from google.protobuf import json_format
+from livekit import api
+
+
+class SignatureError(Exception):
+    """Missing, forged, expired or wrong-key signature, or a body that does not match it → 401."""
+
+
+class MalformedEventError(Exception):
+    """Correctly signed, but not a LiveKit webhook event → 400."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedEvent:
+    event_id: str
+    event: str
+    body: bytes
+
+
+class WebhookVerifier:
+    def __init__(self, api_key: str, api_secret: str) -> None:
+        self._verifier = api.TokenVerifier(api_key, api_secret)
+
+    def verify(self, body: bytes, authorization: str | None) -> VerifiedEvent:
+        if not authorization:
+            raise SignatureError("missing Authorization header")
+        try:
+            claims = self._verifier.verify(authorization)
+        except jwt.PyJWTError as exc:
+            raise SignatureError(f"invalid token: {type(exc).__name__}") from None
+        if not claims.sha256:
+            raise SignatureError("token has no sha256 claim")
+        try:
+            expected = base64.b64decode(claims.sha256, validate=True)
+        except (binascii.Error, ValueError):
+            raise SignatureError("sha256 claim is not base64") from None
+        if not hmac.compare_digest(hashlib.sha256(body).digest(), expected):
+            raise SignatureError("body does not match the signed hash")
+        try:
+            event = json_format.Parse(
+                body.decode("utf-8"), api.WebhookEvent(), ignore_unknown_fields=True
+            )
+        except (UnicodeDecodeError, json_format.ParseError) as exc:
+            raise MalformedEventError(f"not a webhook event: {type(exc).__name__}") from None
+        if not event.id or not event.event:
+            raise MalformedEventError("event id or name missing")
+        return VerifiedEvent(event_id=event.id, event=event.event, body=body)
