@@ -13,6 +13,7 @@ import enum
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from favorited.domain import models, ports
 
@@ -81,7 +82,12 @@ class LiveKitEventService:
 
     async def _joined(self, tx: ports.UnitOfWork, event: LiveKitEvent) -> Outcome:
         livestream = await tx.livestreams.get_by_room_sid(event.room_sid, lock=True)
-        if livestream is None or livestream.status is not models.LivestreamStatus.LIVE:
+        if livestream is None:
+            return Outcome.IGNORED
+        if livestream.status is not models.LivestreamStatus.LIVE:
+            # The room finished before this (reordered) event was applied. Record what in-order
+            # delivery would have left behind: the viewer counted, and a LEFT participant.
+            await self._record_late_session(tx, livestream, event)
             return Outcome.IGNORED
         ended = await tx.sessions.record_joined(
             sid=event.participant_sid,
@@ -89,31 +95,50 @@ class LiveKitEventService:
             identity=event.identity,
             joined_at_ms=event.joined_at_ms,
         )
-        if ended:
-            return Outcome.IGNORED  # this session's left/aborted was applied already
         current = await tx.participants.find_joined(livestream.id, event.identity)
         if current is None:
             # A valid token holder connected without a JOINED row (never called Join, or left
             # and came back with the same token): LiveKit admitted them, so record them.
-            host = event.identity == livestream.created_by and event.can_publish
-            await tx.participants.insert_connected(
-                livestream_id=livestream.id,
-                user_id=event.identity,
-                display_name=(event.name or event.identity)[:128],
-                role=models.Role.HOST if host else models.Role.VIEWER,
-                metadata=event.metadata,
-                sid=event.participant_sid,
-                room_sid=event.room_sid,
+            await tx.participants.insert_from_session(
+                **self._new_participant(livestream, event), left=False
             )
-            return Outcome.APPLIED
-        if current.livekit_participant_sid not in (None, event.participant_sid):
+        elif current.livekit_participant_sid not in (None, event.participant_sid):
             bound_at = await tx.sessions.joined_at_ms(current.livekit_participant_sid)
             if bound_at is not None and bound_at > event.joined_at_ms:
                 return Outcome.IGNORED  # an older session, reported late
-        await tx.participants.bind_session(
-            current.id, sid=event.participant_sid, room_sid=event.room_sid
-        )
+            await tx.participants.bind_session(
+                current.id, sid=event.participant_sid, room_sid=event.room_sid
+            )
+        else:
+            await tx.participants.bind_session(
+                current.id, sid=event.participant_sid, room_sid=event.room_sid
+            )
+        if ended:
+            # This session's left/aborted was applied first: apply joined-then-left, as in order.
+            await tx.participants.end_session(event.participant_sid)
         return Outcome.APPLIED
+
+    async def _record_late_session(
+        self, tx: ports.UnitOfWork, livestream: models.Livestream, event: LiveKitEvent
+    ) -> None:
+        if not _is_host(livestream, event):
+            await tx.livestreams.add_unique_viewer(livestream.id, event.identity)
+        if await tx.participants.latest(livestream.id, event.identity) is None:
+            await tx.participants.insert_from_session(
+                **self._new_participant(livestream, event), left=True
+            )
+
+    @staticmethod
+    def _new_participant(livestream: models.Livestream, event: LiveKitEvent) -> dict[str, Any]:
+        return {
+            "livestream_id": livestream.id,
+            "user_id": event.identity,
+            "display_name": (event.name or event.identity)[:128],
+            "role": models.Role.HOST if _is_host(livestream, event) else models.Role.VIEWER,
+            "metadata": event.metadata,
+            "sid": event.participant_sid,
+            "room_sid": event.room_sid,
+        }
 
     async def _left(self, tx: ports.UnitOfWork, event: LiveKitEvent) -> Outcome:
         livestream = await tx.livestreams.get_by_room_sid(event.room_sid, lock=True)
@@ -124,3 +149,7 @@ class LiveKitEventService:
         )
         left = await tx.participants.end_session(event.participant_sid)
         return Outcome.APPLIED if left else Outcome.IGNORED
+
+
+def _is_host(livestream: models.Livestream, event: LiveKitEvent) -> bool:
+    return event.identity == livestream.created_by and event.can_publish

@@ -57,6 +57,10 @@ class LivestreamRepository(Protocol):
         """Set the sid of the active livestream of that room name if it has none yet."""
         ...
 
+    async def add_unique_viewer(self, livestream_id: str, user_id: str) -> None:
+        """Count a viewer that connected, without any participant change."""
+        ...
+
     async def list_live(self, *, after_id: str | None, limit: int) -> list[models.Livestream]:
         """LIVE livestreams in id order, for reconciliation."""
         ...
@@ -98,7 +102,7 @@ class ParticipantRepository(Protocol):
         """JOINED → LEFT with leave_time; None when it had already left."""
         ...
 
-    async def insert_connected(
+    async def insert_from_session(
         self,
         *,
         livestream_id: str,
@@ -108,8 +112,9 @@ class ParticipantRepository(Protocol):
         metadata: models.JsonObject,
         sid: str,
         room_sid: str,
+        left: bool,
     ) -> models.Participant:
-        """A JOINED participant whose LiveKit session is already connected."""
+        """A participant known from its LiveKit session: JOINED and connected, or already LEFT."""
         ...
 
     async def bind_session(self, participant_id: str, *, sid: str, room_sid: str) -> None:

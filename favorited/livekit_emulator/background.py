@@ -69,8 +69,11 @@ class TaskSupervisor:
         await runner
 
     async def _run(self, ready: asyncio.Event) -> None:
-        async with asyncio.TaskGroup() as group:
-            self._group = group
-            ready.set()
-            await self._closing.wait()
-        self._group = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                ready.set()
+                await self._closing.wait()
+        finally:
+            # Also after a child's crash ended the group early: spawn() must refuse then.
+            self._group = None

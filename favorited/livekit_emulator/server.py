@@ -7,7 +7,6 @@ import time
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING
 
-from aiohttp import web
 from livekit.protocol import models
 
 from .auth import ApiKeyAuthenticator
@@ -15,11 +14,13 @@ from .background import TaskSupervisor
 from .faults import FaultInjector
 from .rooms import Clock, RoomRegistry
 from .roomservice import room_service_methods
-from .twirp import RecordedRequest, create_app
+from .twirp import RecordedRequest, create_app, serve_app
 from .webhooks import WebhookSender
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+
+    from aiohttp import web
 
     from .events import RoomEvent, RoomEventListener
     from .webhook_delivery import WebhookOptions
@@ -97,28 +98,17 @@ class LiveKitEmulator:
                 self._background.spawn(
                     self._check_rooms_forever(self._room_check_interval_s), name="room checks"
                 )
-            await self._serve()
+            app = create_app(
+                methods=room_service_methods(self._rooms),
+                authenticator=self._authenticator,
+                faults=self._faults,
+                record=self._requests.append,
+            )
+            self._runner = await serve_app(app, self._host, self._port, SHUTDOWN_TIMEOUT_S)
+            self._port = self._runner.addresses[0][1]
         except BaseException:
             await self.stop()
             raise
-
-    async def _serve(self) -> None:
-        app = create_app(
-            methods=room_service_methods(self._rooms),
-            authenticator=self._authenticator,
-            faults=self._faults,
-            record=self._requests.append,
-        )
-        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self._host, self._port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._port = runner.addresses[0][1]
-        self._runner = runner
 
     async def stop(self) -> None:
         """Stop serving, then stop the room checks and the webhook sender.

@@ -126,3 +126,17 @@ def create_app(
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app.router.add_route("*", "/{path:.*}", handler.handle)
     return app
+
+
+async def serve_app(
+    app: web.Application, host: str, port: int, shutdown_timeout_s: float
+) -> web.AppRunner:
+    """Bind ``app`` to ``host:port`` and start serving; nothing is left open on failure."""
+    runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout_s)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner

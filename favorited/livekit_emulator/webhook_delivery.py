@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -46,6 +47,8 @@ class WebhookOptions:
             for up to ``drain_timeout_s`` instead of abandoning them (``Stop(true)``).
         faults: faults injected from the start (see ``WebhookFaults``).
         sleep: how backoff waits; tests may pass a recorder that returns at once.
+        queue_clock: seconds on any monotonic scale, for ``max_queue_age_s``. Not the
+            emulator's room clock: advancing that in a test must not age queued events.
     """
 
     api_key: str | None = None
@@ -60,6 +63,7 @@ class WebhookOptions:
     drain_timeout_s: float = 5.0
     faults: WebhookFaults = field(default_factory=WebhookFaults)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    queue_clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:

@@ -8,7 +8,6 @@ already holds ``max_queue_depth`` events, or when it waited longer than ``max_qu
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 from .webhook_delivery import DeliveryAttempt, Outcome, WebhookOptions
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Awaitable, Callable
 
     from .background import TaskSupervisor
@@ -54,8 +54,10 @@ class UrlQueues:
         options: WebhookOptions,
         record: Callable[[DeliveryAttempt], None],
         on_idle: Callable[[], None],
+        clock: Callable[[], float],
     ) -> None:
         self.url = url
+        self._clock = clock
         self._send = send
         self._supervisor = supervisor
         self._options = options
@@ -81,7 +83,7 @@ class UrlQueues:
         if len(queue) >= self._options.max_queue_depth:
             self._drop(event, f"queue full ({self._options.max_queue_depth} events)")
             return
-        queue.append(QueuedEvent(event, verdict, asyncio.get_running_loop().time()))
+        queue.append(QueuedEvent(event, verdict, self._clock()))
         self._start_worker(key)
 
     def start_workers(self) -> None:
@@ -97,11 +99,10 @@ class UrlQueues:
 
     async def _work(self, key: str) -> None:
         queue = self._queues[key]
-        loop = asyncio.get_running_loop()
         try:
             while queue:
                 item = queue.popleft()
-                waited_s = loop.time() - item.enqueued_at
+                waited_s = self._clock() - item.enqueued_at
                 if waited_s > self._options.max_queue_age_s:
                     self._drop(item.event, f"queued for {waited_s:.3f} s")
                     continue

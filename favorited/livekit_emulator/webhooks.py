@@ -71,6 +71,7 @@ class WebhookSender:
             options=self._options,
             record=self._record,
             on_idle=self._notify,
+            clock=self._options.queue_clock,
         )
 
     @property

@@ -62,6 +62,14 @@ _RECORD_ROOM_SID = """
 UPDATE livestreams SET livekit_room_sid = $2
 WHERE room_name = $1 AND status IN ('SCHEDULED', 'LIVE') AND livekit_room_sid IS NULL
 """
+_ADD_UNIQUE_VIEWER = """
+WITH added AS (
+    INSERT INTO livestream_viewers (livestream_id, user_id) VALUES ($1, $2)
+    ON CONFLICT DO NOTHING RETURNING 1
+)
+UPDATE livestreams SET unique_viewer_count = unique_viewer_count + (SELECT count(*) FROM added)
+WHERE id = $1
+"""
 _LIST_LIVE = f"""
 SELECT {_COLUMNS} FROM livestreams
 WHERE status = 'LIVE' AND ($1::uuid IS NULL OR id > $1)
@@ -175,6 +183,9 @@ class PgLivestreamRepository:
     async def record_room_sid(self, room_name: str, room_sid: str) -> bool:
         status = await self._conn.execute(_RECORD_ROOM_SID, room_name, room_sid)
         return status != "UPDATE 0"
+
+    async def add_unique_viewer(self, livestream_id: str, user_id: str) -> None:
+        await self._conn.execute(_ADD_UNIQUE_VIEWER, livestream_id, user_id)
 
     async def list_live(self, *, after_id: str | None, limit: int) -> list[models.Livestream]:
         return [to_livestream(r) for r in await self._conn.fetch(_LIST_LIVE, after_id, limit)]

@@ -37,10 +37,12 @@ UPDATE participants SET status = 'LEFT', leave_time = clock_timestamp(), connect
 WHERE id = $1 AND status = 'JOINED'
 RETURNING {_COLUMNS}
 """
-_INSERT_CONNECTED = f"""
+_INSERT_FROM_SESSION = f"""
 INSERT INTO participants (id, livestream_id, user_id, display_name, role, metadata,
-                          livekit_participant_sid, livekit_room_sid, connected)
-VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, true)
+                          livekit_participant_sid, livekit_room_sid, connected, status, leave_time)
+VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, NOT $8,
+        CASE WHEN $8 THEN 'LEFT' ELSE 'JOINED' END::participant_status,
+        CASE WHEN $8 THEN clock_timestamp() END)
 RETURNING {_COLUMNS}
 """
 _BIND_SESSION = """
@@ -133,7 +135,7 @@ class PgParticipantRepository:
     async def mark_left(self, participant_id: str) -> models.Participant | None:
         return await self._one(_MARK_LEFT, participant_id)
 
-    async def insert_connected(
+    async def insert_from_session(
         self,
         *,
         livestream_id: str,
@@ -143,9 +145,18 @@ class PgParticipantRepository:
         metadata: models.JsonObject,
         sid: str,
         room_sid: str,
+        left: bool,
     ) -> models.Participant:
         row = await self._conn.fetchrow(
-            _INSERT_CONNECTED, livestream_id, user_id, display_name, role, metadata, sid, room_sid
+            _INSERT_FROM_SESSION,
+            livestream_id,
+            user_id,
+            display_name,
+            role,
+            metadata,
+            sid,
+            room_sid,
+            left,
         )
         assert row is not None
         return to_participant(row)
