@@ -62,7 +62,10 @@ class ConsumerApp:
             stopping=stopping,
         )
         recorder = DeadLetterRecorder(
-            store=PgDeadLetterStore(pool), metrics=metrics, stopping=stopping
+            store=PgDeadLetterStore(pool),
+            metrics=metrics,
+            stopping=stopping,
+            max_deliveries=settings.webhook_max_deliveries,
         )
         topology = Topology(settings.webhook_queue, settings.webhook_max_deliveries)
         connection = await aio_pika.connect_robust(settings.amqp_url, timeout=10)

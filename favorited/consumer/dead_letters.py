@@ -23,28 +23,34 @@ from favorited.store.dead_letters import PgDeadLetterStore
 log = logging.getLogger(__name__)
 
 
-def _death(headers: dict[str, Any]) -> tuple[str, int]:
-    """Why the broker dead-lettered the message, and how often it was delivered."""
+def _death(headers: dict[str, Any], max_deliveries: int) -> tuple[str, int]:
+    """Why the broker dead-lettered the message, and how often it had been delivered.
+
+    RabbitMQ drops the delivery count when it dead-letters; `delivery_limit` means the queue's
+    limit was reached, and `rejected` means the consumer refused it on its first delivery.
+    """
     reason = str(headers.get("x-first-death-reason", "unknown"))
-    deaths = headers.get("x-death") or []
-    attempts = int(headers.get("x-delivery-count", 0)) + 1
-    if deaths and isinstance(deaths, list) and isinstance(deaths[0], dict):
-        attempts = max(attempts, int(deaths[0].get("count", 1)))
-    return reason, attempts
+    return reason, max_deliveries if reason == "delivery_limit" else 1
 
 
 class DeadLetterRecorder:
     def __init__(
-        self, *, store: PgDeadLetterStore, metrics: Metrics, stopping: asyncio.Event
+        self,
+        *,
+        store: PgDeadLetterStore,
+        metrics: Metrics,
+        stopping: asyncio.Event,
+        max_deliveries: int,
     ) -> None:
         self._store = store
+        self._max_deliveries = max_deliveries
         self._metrics = metrics
         self._stopping = stopping
         self._backoff = Backoff()
 
     async def __call__(self, message: AbstractIncomingMessage) -> None:
         headers = dict(message.headers or {})
-        reason, attempts = _death(headers)
+        reason, attempts = _death(headers, self._max_deliveries)
         event = headers.get("event", "")
         attempt = 0
         while True:

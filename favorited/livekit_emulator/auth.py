@@ -28,6 +28,16 @@ if TYPE_CHECKING:
 
 BEARER_PREFIX = "Bearer "
 MAX_IDENTITY_LENGTH = 256
+# PyJWT warns about shorter HMAC keys, and a real LiveKit server refuses them outside dev mode.
+MIN_SECRET_BYTES = 32
+
+
+def validate_credentials(api_key: str, api_secret: str) -> None:
+    """Raise ValueError for credentials the emulator (and a real LiveKit) would refuse."""
+    if not api_key:
+        raise ValueError("api_key must not be empty")
+    if len(api_secret.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"api_secret must be at least {MIN_SECRET_BYTES} bytes")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
-from .server import LiveKitEmulator, validate_credentials
+from .auth import validate_credentials
+from .server import LiveKitEmulator
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from livekit.protocol import models
 
-from .auth import ApiKeyAuthenticator
+from .auth import ApiKeyAuthenticator, validate_credentials
 from .background import TaskSupervisor
 from .faults import FaultInjector
 from .rooms import Clock, RoomRegistry
@@ -25,18 +25,8 @@ if TYPE_CHECKING:
     from .events import RoomEvent, RoomEventListener
     from .webhook_delivery import WebhookOptions
 
-# PyJWT warns about shorter HMAC keys, and a real LiveKit server refuses them outside dev mode.
-MIN_SECRET_BYTES = 32
 # Only a safety net: stop() releases hung calls itself, so shutdown normally takes milliseconds.
 SHUTDOWN_TIMEOUT_S = 5.0
-
-
-def validate_credentials(api_key: str, api_secret: str) -> None:
-    """Raise ValueError for credentials the emulator (and a real LiveKit) would refuse."""
-    if not api_key:
-        raise ValueError("api_key must not be empty")
-    if len(api_secret.encode()) < MIN_SECRET_BYTES:
-        raise ValueError(f"api_secret must be at least {MIN_SECRET_BYTES} bytes")
 
 
 class LiveKitEmulator:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from .auth import validate_credentials
 from .background import TaskSupervisor
 from .webhook_delivery import Delivery, DeliveryAttempt, Outcome, WebhookOptions, deliver
 from .webhook_faults import FaultDice, Reorderer, WebhookFaults
@@ -42,6 +43,8 @@ class WebhookSender:
         self._options = options or WebhookOptions()
         self._api_key = self._options.api_key or api_key
         self._api_secret = self._options.api_secret or api_secret
+        # Checked now: a signing failure later would kill the delivery workers.
+        validate_credentials(self._api_key, self._api_secret)
         self._dice = FaultDice(self._options.faults)
         self._reorderer = Reorderer()
         self._supervisor = TaskSupervisor("livekit-emulator webhooks")

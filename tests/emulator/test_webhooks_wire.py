@@ -11,14 +11,18 @@ import jwt
 import pytest
 from livekit import api
 
-from favorited.livekit_emulator import RoomEvent, SignatureFault, WebhookFaults
+from favorited.livekit_emulator import (
+    LiveKitEmulator,
+    RoomEvent,
+    SignatureFault,
+    WebhookFaults,
+    WebhookOptions,
+)
 
 from ._receiver import RecordingReceiver
 from ._support import API_KEY, API_SECRET, OTHER_SECRET, START_TIME_S, join_token
 
 if TYPE_CHECKING:
-    from favorited.livekit_emulator import LiveKitEmulator
-
     from .conftest import EmulatorFactory
 
 
@@ -135,6 +139,11 @@ async def test_signing_key_can_differ_from_the_api_key(make_emulator: EmulatorFa
         await other.stop()
 
     assert other.names == ["room_started"]
+
+
+def test_a_short_signing_secret_is_refused_up_front() -> None:
+    with pytest.raises(ValueError, match="api_secret"):
+        LiveKitEmulator(API_KEY, API_SECRET, webhook_options=WebhookOptions(api_secret="short"))
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,10 @@ class TcpProxy:
         """Listen again on the same port."""
         await self.start()
 
+    async def restore_if_cut(self) -> None:
+        if self._server is None:
+            await self.start()
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
