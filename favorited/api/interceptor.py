@@ -18,6 +18,7 @@ from grpc_status import rpc_status
 from favorited import errors
 from favorited.api import auth
 from favorited.api.errors import code_for, internal_status, to_status
+from favorited.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,9 @@ Streaming = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[An
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, authenticator: auth.Authenticator) -> None:
+    def __init__(self, authenticator: auth.Authenticator, metrics: Metrics) -> None:
         self._auth = authenticator
+        self._metrics = metrics
 
     async def intercept_service(
         self,
@@ -69,8 +71,8 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the one boundary where every error is mapped
-                await _abort(context, method, user, started, exc)
-            _access_log(method, user, started, grpc.StatusCode.OK)
+                await self._abort(context, method, user, started, exc)
+            self._observe(method, user, started, grpc.StatusCode.OK)
             return response
 
         return wrapped
@@ -88,46 +90,49 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the one boundary where every error is mapped
-                await _abort(context, method, user, started, exc)
-            _access_log(method, user, started, grpc.StatusCode.OK)
+                await self._abort(context, method, user, started, exc)
+            self._observe(method, user, started, grpc.StatusCode.OK)
 
         return wrapped
 
 
-async def _abort(
-    context: grpc.aio.ServicerContext[Any, Any],
-    method: str,
-    user: str,
-    started: float,
-    exc: Exception,
-) -> None:
-    if isinstance(exc, errors.FavoritedError):
-        status = to_status(exc)
-        _access_log(method, user, started, code_for(exc), reason=exc.reason)
-    else:
-        reference = uuid.uuid4().hex[:16]
-        log.error(
-            "unhandled error in RPC",
-            exc_info=exc,
-            extra={"method": method, "user": user, "reference": reference},
+    async def _abort(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        method: str,
+        user: str,
+        started: float,
+        exc: Exception,
+    ) -> None:
+        if isinstance(exc, errors.FavoritedError):
+            status = to_status(exc)
+            self._observe(method, user, started, code_for(exc), reason=exc.reason)
+        else:
+            reference = uuid.uuid4().hex[:16]
+            log.error(
+                "unhandled error in RPC",
+                exc_info=exc,
+                extra={"method": method, "user": user, "reference": reference},
+            )
+            self._observe(method, user, started, grpc.StatusCode.INTERNAL, reason="INTERNAL")
+            status = internal_status(reference)
+        rich = rpc_status.to_status(status)
+        await context.abort(rich.code, rich.details, rich.trailing_metadata)
+
+    def _observe(
+        self, method: str, user: str, started: float, code: grpc.StatusCode, *, reason: str = ""
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        self._metrics.rpcs.labels(method, code.name).inc()
+        self._metrics.rpc_seconds.labels(method).observe(elapsed)
+        log.log(
+            logging.DEBUG if code is grpc.StatusCode.OK else logging.INFO,
+            "rpc",
+            extra={
+                "method": method,
+                "user": user,
+                "code": code.name,
+                "reason": reason,
+                "duration_ms": round(elapsed * 1000, 2),
+            },
         )
-        status = internal_status(reference)
-    rich = rpc_status.to_status(status)
-    await context.abort(rich.code, rich.details, rich.trailing_metadata)
-
-
-def _access_log(
-    method: str, user: str, started: float, code: grpc.StatusCode, *, reason: str = ""
-) -> None:
-    level = logging.DEBUG if code is grpc.StatusCode.OK else logging.INFO
-    log.log(
-        level,
-        "rpc",
-        extra={
-            "method": method,
-            "user": user,
-            "code": code.name,
-            "reason": reason,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        },
-    )

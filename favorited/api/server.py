@@ -17,6 +17,7 @@ from favorited.api.auth import Authenticator
 from favorited.api.interceptor import EdgeInterceptor
 from favorited.api.livestreams import LivestreamServicer
 from favorited.api.participants import ParticipantServicer
+from favorited.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,11 @@ def build_server(
     participants: ParticipantServicer,
     health_servicer: health.aio.HealthServicer,
     authenticator: Authenticator,
+    metrics: Metrics,
     max_concurrent_rpcs: int,
 ) -> grpc.aio.Server:
     server = grpc.aio.server(
-        interceptors=[EdgeInterceptor(authenticator)],
+        interceptors=[EdgeInterceptor(authenticator, metrics)],
         options=_OPTIONS,
         maximum_concurrent_rpcs=max_concurrent_rpcs,
     )

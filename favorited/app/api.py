@@ -30,6 +30,7 @@ from favorited.domain.pagination import PageTokens
 from favorited.domain.participants import ParticipantService
 from favorited.livekit.gateway import LiveKitRoomGateway
 from favorited.livekit.tokens import LiveKitTokenMinter
+from favorited.metrics import Metrics
 from favorited.store.database import PgDatabase
 from favorited.store.pool import create_pool
 
@@ -49,7 +50,7 @@ class ApiApp:
     grace_s: float
 
     @classmethod
-    async def start(cls, settings: Settings) -> ApiApp:
+    async def start(cls, settings: Settings, *, metrics: Metrics | None = None) -> ApiApp:
         settings.require(
             "DATABASE_URL", "LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET",
             "FAVORITED_JWT_SECRET",
@@ -77,6 +78,7 @@ class ApiApp:
             ),
             health_servicer=health_servicer,
             authenticator=Authenticator(settings.jwt_secret),
+            metrics=metrics or Metrics(),
             max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
         )
         port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
