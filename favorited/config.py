@@ -24,7 +24,9 @@ class Settings:
 
     database_url: str | None  # DATABASE_URL (required except under `favorited dev`)
     livekit_url: str | None  # LIVEKIT_URL: RoomService base URL (http(s):// or ws(s)://)
-    livekit_client_url: str | None  # LIVEKIT_CLIENT_URL: URL returned to joiners (default LIVEKIT_URL)
+    livekit_client_url: (
+        str | None
+    )  # LIVEKIT_CLIENT_URL: URL returned to joiners (default LIVEKIT_URL)
     livekit_api_key: str | None  # LIVEKIT_API_KEY
     livekit_api_secret: str | None  # LIVEKIT_API_SECRET
     livekit_timeout_s: float  # LIVEKIT_TIMEOUT_SECONDS (5)
@@ -61,21 +63,21 @@ class Settings:
         settings = cls(
             database_url=env.url("DATABASE_URL", schemes=("postgres", "postgresql")),
             livekit_url=livekit_url,
-            livekit_client_url=env.url(
-                "LIVEKIT_CLIENT_URL", schemes=("http", "https", "ws", "wss")
-            )
+            livekit_client_url=env.url("LIVEKIT_CLIENT_URL", schemes=("http", "https", "ws", "wss"))
             or livekit_url,
             livekit_api_key=env.optional("LIVEKIT_API_KEY"),
             livekit_api_secret=env.secret("LIVEKIT_API_SECRET"),
             livekit_timeout_s=env.number("LIVEKIT_TIMEOUT_SECONDS", 5.0, low=0.1, high=120),
             jwt_secret=env.secret("FAVORITED_JWT_SECRET"),
             token_expiration_hours=env.integer("TOKEN_EXPIRATION_HOURS", 24, low=1, high=24 * 30),
-            grpc_host=env.optional("GRPC_HOST") or "0.0.0.0",  # noqa: S104 - a service listens
+            grpc_host=env.optional("GRPC_HOST") or "0.0.0.0",
             grpc_port=env.integer("GRPC_PORT", 50051, low=0, high=65535),
-            http_host=env.optional("HTTP_HOST") or "0.0.0.0",  # noqa: S104 - a service listens
+            http_host=env.optional("HTTP_HOST") or "0.0.0.0",
             http_port=env.integer("HTTP_PORT", 3001, low=0, high=65535),
             amqp_url=env.url("AMQP_URL", schemes=("amqp", "amqps")) or DEFAULT_AMQP_URL,
-            webhook_queue_concurrency=env.integer("WEBHOOK_QUEUE_CONCURRENCY", 10, low=1, high=1000),
+            webhook_queue_concurrency=env.integer(
+                "WEBHOOK_QUEUE_CONCURRENCY", 10, low=1, high=1000
+            ),
             webhook_queue=env.optional("WEBHOOK_QUEUE") or "favorited.webhooks",
             webhook_max_deliveries=env.integer("WEBHOOK_MAX_DELIVERIES", 5, low=1, high=100),
             webhook_publish_timeout_s=env.number(

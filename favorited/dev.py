@@ -29,7 +29,9 @@ from favorited.store.migrate import migrate
 DEV_JWT_SECRET = "favorited-development-secret-do-not-use-in-production"
 
 
-def _start_embedded_postgres(pgdata: Path) -> Any:
+def _start_embedded_postgres(directory: Path) -> Any:
+    directory.mkdir(parents=True, exist_ok=True)
+    pgdata = directory / "pgdata"
     with warnings.catch_warnings():
         # platformdirs warns that XDG_RUNTIME_DIR is unset (as on servers); nothing to act on.
         warnings.simplefilter("ignore")
@@ -40,9 +42,8 @@ def _start_embedded_postgres(pgdata: Path) -> Any:
 
 @contextlib.asynccontextmanager
 async def _embedded_postgres(directory: Path) -> AsyncIterator[str]:
-    directory.mkdir(parents=True, exist_ok=True)
     # initdb/start block for about a second; keep the loop free meanwhile. Data survives restarts.
-    server = await asyncio.to_thread(_start_embedded_postgres, directory / "pgdata")
+    server = await asyncio.to_thread(_start_embedded_postgres, directory)
     try:
         yield str(server.get_uri())
     finally:
@@ -82,16 +83,29 @@ async def _dev_settings(
         yield dataclasses.replace(settings, **changes), emulator  # type: ignore[arg-type]
 
 
+def _examples(target: str, token: str) -> list[str]:
+    auth = "-H " + shlex.quote(f"authorization: Bearer {token}")
+    create = shlex.quote('{"livestream": {"room_name": "My First Stream", "title": "Hello"}}')
+    live = shlex.quote('{"status": "LIVESTREAM_STATUS_LIVE"}')
+    service = "favorited.v1.LivestreamService"
+    return [
+        f"grpcurl -plaintext {target} list",
+        f"grpcurl -plaintext {target} grpc.health.v1.Health/Check",
+        f"grpcurl -plaintext {auth} -d {create} {target} {service}/CreateLivestream",
+        f"grpcurl -plaintext {auth} -d {live} {target} {service}/ListLivestreams",
+    ]
+
+
 def _banner(settings: Settings, ports: dict[str, int], token: str, admin_token: str) -> str:
     target = f"127.0.0.1:{ports['grpc']}"
-    auth = shlex.quote(f"authorization: Bearer {token}")
+    shim = f"http://127.0.0.1:{ports['http']}"
+    examples = "\n".join(f"  {line}" for line in _examples(target, token))
     return f"""
 favorited dev is running.
 
   gRPC API        {target}  (reflection and grpc.health.v1 enabled)
-  Webhook shim    http://127.0.0.1:{ports['http']}/api/v1/webhooks/livekit
-                  http://127.0.0.1:{ports['http']}/health   http://127.0.0.1:{ports['http']}/metrics
-  LiveKit         {settings.livekit_url}  (webhooks go to the shim)
+  Webhook shim    {shim}/api/v1/webhooks/livekit   ({shim}/health, {shim}/metrics)
+  LiveKit         {settings.livekit_url}  (its webhooks go to the shim)
   PostgreSQL      {settings.database_url}
   RabbitMQ        {settings.amqp_url}  (queue {settings.webhook_queue})
 
@@ -101,10 +115,7 @@ Admin token (scope favorited:admin):
   {admin_token}
 
 Try it (grpcurl is installed in the project's virtualenv: `uv run grpcurl ...`):
-  grpcurl -plaintext {target} list
-  grpcurl -plaintext {target} grpc.health.v1.Health/Check
-  grpcurl -plaintext -H {auth} -d '{{"livestream": {{"room_name": "My First Stream", "title": "Hello"}}}}' {target} favorited.v1.LivestreamService/CreateLivestream
-  grpcurl -plaintext -H {auth} -d '{{"status": "LIVESTREAM_STATUS_LIVE"}}' {target} favorited.v1.LivestreamService/ListLivestreams
+{examples}
 
 Press Ctrl-C to stop.
 """

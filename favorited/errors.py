@@ -58,7 +58,9 @@ class InvalidArgumentError(FavoritedError):
         self.violations = violations
 
     @classmethod
-    def single(cls, field: str, description: str, *, reason: str | None = None) -> InvalidArgumentError:
+    def single(
+        cls, field: str, description: str, *, reason: str | None = None
+    ) -> InvalidArgumentError:
         return cls([FieldViolation(field, description)], reason=reason)
 
 

@@ -15,7 +15,10 @@ class Metrics:
             "favorited_rpcs", "gRPC calls by method and status code", ["method", "code"], registry=r
         )
         self.rpc_seconds = Histogram(
-            "favorited_rpc_seconds", "gRPC call latency", ["method"], buckets=_LATENCY_BUCKETS,
+            "favorited_rpc_seconds",
+            "gRPC call latency",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
             registry=r,
         )
         self.webhooks = Counter(

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import asyncpg
 import grpc
 import pytest
-from favorited_api.v1 import livestream_service_pb2_grpc, participant_service_pb2_grpc
 
 from favorited.api.auth import Authenticator
 from favorited.app import ApiApp
 from favorited.config import Settings
 from favorited.livekit_emulator import LiveKitEmulator
 from favorited.store.migrate import migrate
+from favorited_api.v1 import livestream_service_pb2_grpc, participant_service_pb2_grpc
 
 JWT_SECRET = "test-caller-secret-0123456789abcdef-0123456789"
 LIVEKIT_KEY = "APItestkey"
@@ -115,14 +115,14 @@ async def clean(db: asyncpg.Pool, emulator: LiveKitEmulator) -> AsyncIterator[No
 @pytest.fixture
 def livestreams(
     channel: grpc.aio.Channel, clean: None
-) -> livestream_service_pb2_grpc.LivestreamServiceStub:
+) -> livestream_service_pb2_grpc.LivestreamServiceAsyncStub:
     return livestream_service_pb2_grpc.LivestreamServiceStub(channel)
 
 
 @pytest.fixture
 def participants(
     channel: grpc.aio.Channel, clean: None
-) -> participant_service_pb2_grpc.ParticipantServiceStub:
+) -> participant_service_pb2_grpc.ParticipantServiceAsyncStub:
     return participant_service_pb2_grpc.ParticipantServiceStub(channel)
 
 
@@ -143,5 +143,5 @@ def auth(authenticator: Authenticator) -> Callable[..., Metadata]:
 
 
 @pytest.fixture
-def room_name() -> Iterator[str]:
-    yield f"room-{uuid.uuid4().hex[:10]}"
+def room_name() -> str:
+    return f"room-{uuid.uuid4().hex[:10]}"

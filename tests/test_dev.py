@@ -40,8 +40,13 @@ async def test_dev_runs_everything_and_its_examples_work_as_printed() -> None:
         LOG_LEVEL="WARNING",
     )
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "favorited", "dev", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "favorited",
+        "dev",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     assert proc.stdout is not None
     banner: list[str] = []
@@ -56,8 +61,10 @@ async def test_dev_runs_everything_and_its_examples_work_as_printed() -> None:
         for command in commands:
             argv = shlex.split(command)
             run = await asyncio.create_subprocess_exec(
-                str(GRPCURL), *argv[1:],
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                str(GRPCURL),
+                *argv[1:],
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
             )
             out, err = await run.communicate()
             assert run.returncode == 0, f"{command}\n{err.decode()}"

@@ -41,11 +41,15 @@ class Authenticator:
     def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> models.Caller:
         header = next((v for k, v in metadata if k == "authorization"), None)
         if header is None:
-            raise _unauthenticated("Missing `authorization: Bearer <token>` metadata.", "TOKEN_MISSING")
+            raise _unauthenticated(
+                "Missing `authorization: Bearer <token>` metadata.", "TOKEN_MISSING"
+            )
         text = header.decode() if isinstance(header, bytes) else header
         scheme, _, token = text.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _unauthenticated("The authorization metadata must be `Bearer <token>`.", "TOKEN_MALFORMED")
+            raise _unauthenticated(
+                "The authorization metadata must be `Bearer <token>`.", "TOKEN_MALFORMED"
+            )
         try:
             claims = jwt.decode(
                 token.strip(),

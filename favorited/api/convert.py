@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from favorited_api.v1 import livestream_pb2, livestream_service_pb2, participant_pb2
-from favorited_api.v1 import participant_service_pb2 as ps
 from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
 
-from favorited import errors
 from favorited.domain import models, rules
 from favorited.domain.livestreams import ListLivestreamsQuery
 from favorited.domain.participants import JoinRequest, ListParticipantsQuery
+from favorited_api.v1 import livestream_pb2, livestream_service_pb2, participant_pb2
+from favorited_api.v1 import participant_service_pb2 as ps
+
+E = TypeVar("E")
 
 LIVESTREAM_STATUS = {
     models.LivestreamStatus.SCHEDULED: livestream_pb2.LIVESTREAM_STATUS_SCHEDULED,
@@ -104,7 +106,7 @@ def participant_to_proto(p: models.Participant) -> participant_pb2.Participant:
     )
 
 
-def _enum_filter(v: rules.Violations, field: str, value: int, table: dict[Any, int]) -> Any:
+def _enum_filter(v: rules.Violations, field: str, value: int, table: Mapping[E, int]) -> E | None:
     if value == 0:
         return None
     for domain_value, proto_value in table.items():
@@ -272,4 +274,3 @@ def list_participants_query(req: ps.ListParticipantsRequest) -> ListParticipants
         status=status,
         role=role,
     )
-

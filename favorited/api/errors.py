@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from favorited import errors
@@ -28,13 +29,13 @@ CODES: dict[type[errors.FavoritedError], grpc.StatusCode] = {
 def code_for(exc: errors.FavoritedError) -> grpc.StatusCode:
     for cls in type(exc).__mro__:
         if cls in CODES:
-            return CODES[cls]  # type: ignore[index]
+            return CODES[cls]
     return grpc.StatusCode.INTERNAL
 
 
-def _pack(message: object) -> any_pb2.Any:
+def _pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
-    packed.Pack(message)  # type: ignore[arg-type]
+    packed.Pack(message)
     return packed
 
 
@@ -57,7 +58,9 @@ def to_status(exc: errors.FavoritedError) -> status_pb2.Status:
             )
         )
     if code is grpc.StatusCode.UNAVAILABLE:
-        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=1))))
+        details.append(
+            _pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=1)))
+        )
     return status_pb2.Status(code=code.value[0], message=exc.message, details=details)
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, cast
 
 import grpc
 from grpc_status import rpc_status
@@ -35,29 +35,33 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
         if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(method, handler.unary_unary),
+                # In an aio server the behaviors are coroutine (and async-generator) functions.
+                self._wrap_unary(method, cast(Unary, handler.unary_unary)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(method, handler.unary_stream),
+                self._wrap_stream(method, cast(Streaming, handler.unary_stream)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler
 
     def _authenticate(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
-        caller = self._auth.authenticate(context.invocation_metadata() or ())
+        metadata = cast(Sequence[tuple[str, str | bytes]], context.invocation_metadata() or ())
+        caller = self._auth.authenticate(metadata)
         auth.bind_caller(caller)
         return caller.user_id
 
@@ -94,7 +98,6 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             self._observe(method, user, started, grpc.StatusCode.OK)
 
         return wrapped
-
 
     async def _abort(
         self,

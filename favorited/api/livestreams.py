@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from favorited_api.v1 import livestream_service_pb2 as pb
-from favorited_api.v1 import livestream_service_pb2_grpc as pb_grpc
 
 from favorited import errors
 from favorited.api import convert
 from favorited.api.auth import current_caller
 from favorited.domain.livestreams import LivestreamService
+from favorited_api.v1 import livestream_service_pb2 as pb
+from favorited_api.v1 import livestream_service_pb2_grpc as pb_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

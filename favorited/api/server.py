@@ -7,9 +7,6 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import grpc
-from favorited_api.v1 import livestream_service_pb2, participant_service_pb2
-from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
-from favorited_api.v1 import participant_service_pb2_grpc as ps_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -18,6 +15,9 @@ from favorited.api.interceptor import EdgeInterceptor
 from favorited.api.livestreams import LivestreamServicer
 from favorited.api.participants import ParticipantServicer
 from favorited.metrics import Metrics
+from favorited_api.v1 import livestream_service_pb2, participant_service_pb2
+from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
+from favorited_api.v1 import participant_service_pb2_grpc as ps_grpc
 
 log = logging.getLogger(__name__)
 

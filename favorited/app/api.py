@@ -52,7 +52,10 @@ class ApiApp:
     @classmethod
     async def start(cls, settings: Settings, *, metrics: Metrics | None = None) -> ApiApp:
         settings.require(
-            "DATABASE_URL", "LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET",
+            "DATABASE_URL",
+            "LIVEKIT_URL",
+            "LIVEKIT_API_KEY",
+            "LIVEKIT_API_SECRET",
             "FAVORITED_JWT_SECRET",
         )
         assert settings.database_url and settings.livekit_url and settings.jwt_secret

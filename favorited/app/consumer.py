@@ -89,7 +89,14 @@ class ConsumerApp:
         )
         log.info("consumer started", extra={"queue": topology.queue})
         return cls(
-            connection, consumers, handler, jobs, jobs_task, stopping, pool, livekit,
+            connection,
+            consumers,
+            handler,
+            jobs,
+            jobs_task,
+            stopping,
+            pool,
+            livekit,
             settings.shutdown_grace_s,
         )
 

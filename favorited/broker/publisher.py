@@ -7,7 +7,6 @@ anything else — broker down, blocked, nack, unroutable, or no confirm within t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import aio_pika
@@ -37,7 +36,7 @@ class WebhookPublisher:
         self._connection = await aio_pika.connect_robust(self._url, timeout=self._timeout_s)
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         await self._topology.declare(channel)
-        self._channel = channel  # type: ignore[assignment]
+        self._channel = channel
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -70,7 +69,7 @@ class WebhookPublisher:
         except (
             aio_pika.exceptions.AMQPError,
             aiormq.exceptions.AMQPError,
-            asyncio.TimeoutError,
+            TimeoutError,
             ConnectionError,
             aiormq.exceptions.ChannelInvalidStateError,  # channel closed mid-publish
         ) as exc:

@@ -49,7 +49,7 @@ class JobRunner:
         while not self._stopping.is_set():
             try:
                 conn = await asyncpg.connect(self._dsn, timeout=5)
-            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 log.warning("jobs: database unreachable", extra={"why": repr(exc)})
                 await self._backoff.wait(attempt, self._stopping)
                 attempt += 1

@@ -17,7 +17,9 @@ class UndecodableMessageError(Exception):
 
 def decode(body: bytes) -> LiveKitEvent:
     try:
-        event = json_format.Parse(body.decode("utf-8"), api.WebhookEvent(), ignore_unknown_fields=True)
+        event = json_format.Parse(
+            body.decode("utf-8"), api.WebhookEvent(), ignore_unknown_fields=True
+        )
     except (UnicodeDecodeError, json_format.ParseError) as exc:
         raise UndecodableMessageError(str(exc)) from exc
     if not event.id:

@@ -78,7 +78,10 @@ class MessageHandler:
         try:
             event = decode(message.body)
         except UndecodableMessageError as exc:
-            log.error("undecodable message dead-lettered", extra={"message_id": message.message_id, "why": str(exc)})
+            log.error(
+                "undecodable message dead-lettered",
+                extra={"message_id": message.message_id, "why": str(exc)},
+            )
             self._metrics.events.labels("undecodable", "rejected").inc()
             await message.reject(requeue=False)
             return

@@ -146,7 +146,9 @@ class LivestreamService:
             )
         if changes.metadata is not None and current.status is models.LivestreamStatus.LIVE:
             # LiveKit first: if it fails nothing has changed and the caller can simply retry.
-            await self._rooms.update_room_metadata(current.room_name, rules.metadata_json(changes.metadata))
+            await self._rooms.update_room_metadata(
+                current.room_name, rules.metadata_json(changes.metadata)
+            )
         async with self._db.transaction() as tx:
             updated = await tx.livestreams.update(livestream_id, changes)
             if updated is None:
@@ -200,4 +202,3 @@ def _terminated(livestream: models.Livestream) -> errors.FailedPreconditionError
         reason="LIVESTREAM_TERMINATED",
         livestream=livestream.id,
     )
-

@@ -50,7 +50,7 @@ class ParticipantService:
         self._page_tokens = page_tokens
 
     async def join_livestream(self, caller: models.Caller, req: JoinRequest) -> models.JoinGrant:
-        """Join the caller, checking in SPEC order: exists, LIVE, HOST reserved, joined, capacity."""
+        """Join the caller; checks in SPEC order: exists, LIVE, HOST reserved, joined, capacity."""
         async with self._db.transaction() as tx:
             # The row lock serialises joins of one livestream, so the capacity count is exact.
             livestream = await tx.livestreams.get(req.livestream_id, lock=True)
@@ -221,4 +221,3 @@ async def _get_livestream(
     if livestream is None:
         raise errors.LivestreamNotFoundError(livestream_id)
     return livestream
-

@@ -179,11 +179,16 @@ class InboxRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    livestreams: LivestreamRepository
-    participants: ParticipantRepository
-    idempotency: IdempotencyRepository
-    sessions: SessionRepository
-    inbox: InboxRepository
+    @property
+    def livestreams(self) -> LivestreamRepository: ...
+    @property
+    def participants(self) -> ParticipantRepository: ...
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
+    @property
+    def sessions(self) -> SessionRepository: ...
+    @property
+    def inbox(self) -> InboxRepository: ...
 
 
 class Database(Protocol):

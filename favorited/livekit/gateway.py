@@ -87,7 +87,7 @@ async def _translated(
             extra={"method": method, "twirp_code": exc.code, "http_status": exc.status},
         )
         raise _unavailable(method) from exc
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         log.warning("LiveKit unreachable", extra={"method": method, "error": repr(exc)})
         raise _unavailable(method) from exc
 

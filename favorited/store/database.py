@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import asyncpg
 
@@ -13,6 +14,7 @@ from favorited.store.idempotency import PgIdempotencyRepository
 from favorited.store.inbox import PgInboxRepository
 from favorited.store.livestreams import PgLivestreamRepository
 from favorited.store.participants import PgParticipantRepository
+from favorited.store.pool import Connection
 from favorited.store.sessions import PgSessionRepository
 
 # Errors that mean "the database is not reachable right now", not "the request is wrong".
@@ -34,10 +36,13 @@ _ABORTED: tuple[type[BaseException], ...] = (
 )
 
 
+_PING_ERRORS: tuple[type[BaseException], ...] = (*_UNAVAILABLE, asyncpg.PostgresError)
+
+
 class PgUnitOfWork:
     """The repositories of one connection (and, inside `transaction`, one transaction)."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.livestreams = PgLivestreamRepository(conn)
         self.participants = PgParticipantRepository(conn)
         self.idempotency = PgIdempotencyRepository(conn)
@@ -48,7 +53,7 @@ class PgUnitOfWork:
 class PgDatabase:
     """Implements favorited.domain.ports.Database over an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float) -> None:
+    def __init__(self, pool: asyncpg.Pool[Any], *, acquire_timeout_s: float) -> None:
         self._pool = pool
         self._acquire_timeout_s = acquire_timeout_s
 
@@ -72,27 +77,24 @@ class PgDatabase:
         try:
             async with asyncio.timeout(timeout_s), self._pool.acquire() as conn:
                 await conn.fetchval("SELECT 1")
-        except (*_UNAVAILABLE, asyncpg.PostgresError):
+        except _PING_ERRORS:
             return False
         return True
 
 
-class translate_errors:  # noqa: N801 - used like contextlib's lower-case context managers
+@contextmanager
+def translate_errors() -> Iterator[None]:
     """Turn driver-level failures into domain errors; let everything else through unchanged."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or isinstance(exc, errors.FavoritedError):
-            return False
-        if isinstance(exc, _ABORTED):
-            raise errors.AbortedError(
-                "A concurrent change conflicted with this request; retry it.",
-                reason="CONCURRENT_MODIFICATION",
-            ) from exc
-        if isinstance(exc, _UNAVAILABLE):
-            raise errors.DependencyUnavailableError(
-                "The database is unavailable; retry later.", reason="DATABASE_UNAVAILABLE"
-            ) from exc
-        return False
+    try:
+        yield
+    except errors.FavoritedError:
+        raise
+    except _ABORTED as exc:
+        raise errors.AbortedError(
+            "A concurrent change conflicted with this request; retry it.",
+            reason="CONCURRENT_MODIFICATION",
+        ) from exc
+    except _UNAVAILABLE as exc:
+        raise errors.DependencyUnavailableError(
+            "The database is unavailable; retry later.", reason="DATABASE_UNAVAILABLE"
+        ) from exc

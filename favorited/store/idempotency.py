@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncpg
+from favorited.store.pool import Connection
 
 # An expired key is overwritten in place; a live one is kept and reported. Concurrent claims of
 # one key wait on its primary key, so the loser sees the winner's committed binding.
@@ -21,7 +21,7 @@ SELECT resource_id::text FROM idempotency_keys WHERE caller = $1 AND method = $2
 
 
 class PgIdempotencyRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     async def claim(

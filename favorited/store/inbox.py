@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncpg
+from favorited.store.pool import Connection
 
 # A concurrent duplicate blocks on the primary key until the first transaction ends, then sees
 # the conflict (if it committed) or claims the id itself (if it rolled back).
@@ -21,7 +21,7 @@ DELETE FROM webhook_inbox WHERE event_id IN (
 
 
 class PgInboxRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     async def claim(self, event_id: str, event: str, *, ttl_s: int) -> bool:

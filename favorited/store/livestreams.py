@@ -9,6 +9,7 @@ import asyncpg
 
 from favorited import errors
 from favorited.domain import models
+from favorited.store.pool import Connection
 
 _COLUMNS = """
     id::text, room_name, title, description, status::text, created_by, max_participants,
@@ -116,7 +117,7 @@ def to_livestream(row: asyncpg.Record) -> models.Livestream:
 
 
 class PgLivestreamRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     async def _one(self, sql: str, *args: Any) -> models.Livestream | None:
@@ -176,9 +177,7 @@ class PgLivestreamRepository:
     async def get_by_room_sid(
         self, room_sid: str, *, lock: bool = False
     ) -> models.Livestream | None:
-        return await self._one(
-            _GET_BY_ROOM_SID + (" FOR NO KEY UPDATE" if lock else ""), room_sid
-        )
+        return await self._one(_GET_BY_ROOM_SID + (" FOR NO KEY UPDATE" if lock else ""), room_sid)
 
     async def record_room_sid(self, room_name: str, room_sid: str) -> bool:
         status = await self._conn.execute(_RECORD_ROOM_SID, room_name, room_sid)

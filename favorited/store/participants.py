@@ -9,6 +9,7 @@ import asyncpg
 
 from favorited import errors
 from favorited.domain import models
+from favorited.store.pool import Connection
 
 _COLUMNS = """
     id::text, livestream_id::text, user_id, display_name, role::text, status::text, metadata,
@@ -91,7 +92,7 @@ def to_participant(row: asyncpg.Record) -> models.Participant:
 
 
 class PgParticipantRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     async def _one(self, sql: str, *args: Any) -> models.Participant | None:
@@ -173,9 +174,7 @@ class PgParticipantRepository:
     async def mark_absent_left(
         self, livestream_id: str, *, present: list[str], grace_s: int
     ) -> int:
-        status = await self._conn.execute(
-            _MARK_ABSENT_LEFT, livestream_id, present, float(grace_s)
-        )
+        status = await self._conn.execute(_MARK_ABSENT_LEFT, livestream_id, present, float(grace_s))
         return int(status.rsplit(" ", 1)[-1])
 
     async def list_page(

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import json
 
+from typing import Any, TypeAlias
+
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from favorited.config import Settings
 
+# What repositories run statements on: a plain connection or one borrowed from the pool.
+Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+
+async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
     # jsonb ↔ Python objects, so repositories never hand-encode JSON.
     await conn.set_type_codec(
         "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog", format="text"
     )
 
 
-async def create_pool(dsn: str, settings: Settings) -> asyncpg.Pool:
+async def create_pool(dsn: str, settings: Settings) -> asyncpg.Pool[Any]:
     """A pool whose every wait is bounded: connect, acquire (by callers) and each statement."""
     timeout_s = settings.db_timeout_s
     pool = await asyncpg.create_pool(

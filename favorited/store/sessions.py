@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncpg
+from favorited.store.pool import Connection
 
 _RECORD_JOINED = """
 INSERT INTO livekit_sessions (sid, livestream_id, identity, joined_at_ms)
@@ -20,13 +20,15 @@ _JOINED_AT = "SELECT joined_at_ms FROM livekit_sessions WHERE sid = $1"
 
 
 class PgSessionRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     async def record_joined(
         self, *, sid: str, livestream_id: str, identity: str, joined_at_ms: int
     ) -> bool:
-        ended = await self._conn.fetchval(_RECORD_JOINED, sid, livestream_id, identity, joined_at_ms)
+        ended = await self._conn.fetchval(
+            _RECORD_JOINED, sid, livestream_id, identity, joined_at_ms
+        )
         return bool(ended)
 
     async def record_ended(self, *, sid: str, livestream_id: str, identity: str) -> None:

@@ -52,9 +52,7 @@ def create_app(
             log.warning("webhook rejected", extra={"why": str(exc)})
             return web.json_response({"error": "malformed event"}, status=400)
         try:
-            await publisher.publish(
-                verified.body, event_id=verified.event_id, event=verified.event
-            )
+            await publisher.publish(verified.body, event_id=verified.event_id, event=verified.event)
         except PublishFailedError as exc:
             metrics.webhooks.labels("unavailable").inc()
             log.warning(

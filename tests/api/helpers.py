@@ -7,10 +7,10 @@ from typing import Any, TypeVar
 
 import grpc
 import pytest
+
 from favorited_api.v1 import livestream_pb2, livestream_service_pb2, participant_service_pb2
 from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
 from favorited_api.v1 import participant_service_pb2_grpc as ps_grpc
-
 from tests.conftest import Metadata
 from tests.support.grpc_errors import RpcFailure, failure
 
@@ -25,7 +25,7 @@ async def fails(call: Awaitable[Any]) -> RpcFailure:
 
 
 async def create(
-    stub: ls_grpc.LivestreamServiceStub,
+    stub: ls_grpc.LivestreamServiceAsyncStub,
     md: Metadata,
     room_name: str,
     *,
@@ -44,7 +44,7 @@ async def create(
 
 
 async def join(
-    stub: ps_grpc.ParticipantServiceStub,
+    stub: ps_grpc.ParticipantServiceAsyncStub,
     md: Metadata,
     livestream_id: str,
     *,

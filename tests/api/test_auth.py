@@ -10,13 +10,13 @@ from typing import Any
 import grpc
 import jwt
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
 from favorited_api.v1 import livestream_service_pb2 as lpb
 from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
 from favorited_api.v1 import participant_service_pb2 as ppb
 from favorited_api.v1 import participant_service_pb2_grpc as ps_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
 from tests.api.helpers import fails
 from tests.conftest import JWT_SECRET, Metadata
 
@@ -61,8 +61,14 @@ BAD_CREDENTIALS: dict[str, tuple[Metadata, str]] = {
 }
 
 
-async def _call(channel: grpc.aio.Channel, which: str, method: str, request: Any, md: Metadata) -> None:
-    stub: Any = ls_grpc.LivestreamServiceStub(channel) if which == "ls" else ps_grpc.ParticipantServiceStub(channel)
+async def _call(
+    channel: grpc.aio.Channel, which: str, method: str, request: Any, md: Metadata
+) -> None:
+    stub: Any = (
+        ls_grpc.LivestreamServiceStub(channel)
+        if which == "ls"
+        else ps_grpc.ParticipantServiceStub(channel)
+    )
     call = getattr(stub, method)(request, metadata=md)
     if method.startswith("Watch"):
         async for _ in call:
@@ -83,7 +89,7 @@ async def test_every_rpc_rejects_bad_credentials(
 
 
 async def test_admin_scope_may_be_a_list(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Callable[..., Metadata], room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Callable[..., Metadata], room_name: str
 ) -> None:
     from tests.api.helpers import create
 
@@ -95,20 +101,25 @@ async def test_admin_scope_may_be_a_list(
         lpb.DeleteLivestreamRequest(livestream_id=ls.id), metadata=operator
     )
     assert ended.livestream.status == 3
-    not_admin = _bearer({"sub": "ops", "exp": _NOW + timedelta(hours=1), "scope": "favorited:adminx"})
+    not_admin = _bearer(
+        {"sub": "ops", "exp": _NOW + timedelta(hours=1), "scope": "favorited:adminx"}
+    )
     other = await create(livestreams, auth("alice"), room_name + "-2")
     failure = await fails(
-        livestreams.DeleteLivestream(lpb.DeleteLivestreamRequest(livestream_id=other.id), metadata=not_admin)
+        livestreams.DeleteLivestream(
+            lpb.DeleteLivestreamRequest(livestream_id=other.id), metadata=not_admin
+        )
     )
     assert failure.code is grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_health_and_reflection_need_no_token(channel: grpc.aio.Channel) -> None:
-    health = health_pb2_grpc.HealthStub(channel)
+    # The health and reflection stubs are typed for sync channels only.
+    health: Any = health_pb2_grpc.HealthStub(channel)
     for service in ("", "favorited.v1.LivestreamService", "favorited.v1.ParticipantService"):
         response = await health.Check(health_pb2.HealthCheckRequest(service=service))
         assert response.status == health_pb2.HealthCheckResponse.SERVING
-    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    reflection: Any = reflection_pb2_grpc.ServerReflectionStub(channel)  # type: ignore[arg-type]
 
     async def one_request() -> Any:
         yield reflection_pb2.ServerReflectionRequest(list_services="")

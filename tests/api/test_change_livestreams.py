@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 import asyncpg
 import grpc
+from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2
+
+from favorited.livekit_emulator import LiveKitEmulator
 from favorited_api.v1 import livestream_pb2
 from favorited_api.v1 import livestream_service_pb2 as pb
 from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
 from favorited_api.v1 import participant_service_pb2_grpc as ps_grpc
-from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2
-
-from favorited.livekit_emulator import LiveKitEmulator
 from tests.api.helpers import create, fails, join
 from tests.conftest import Metadata
 
@@ -30,7 +30,7 @@ def _update(
 
 
 async def test_update_changes_only_masked_fields_and_pushes_metadata_to_livekit(
-    livestreams: ls_grpc.LivestreamServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
     auth: Auth,
     emulator: LiveKitEmulator,
     room_name: str,
@@ -40,7 +40,9 @@ async def test_update_changes_only_masked_fields_and_pushes_metadata_to_livekit(
     metadata.update({"scene": "intro"})
     updated = (
         await livestreams.UpdateLivestream(
-            _update(ls.id, ["title", "metadata"], title="New", description="ignored", metadata=metadata),
+            _update(
+                ls.id, ["title", "metadata"], title="New", description="ignored", metadata=metadata
+            ),
             metadata=auth("alice"),
         )
     ).livestream
@@ -51,7 +53,7 @@ async def test_update_changes_only_masked_fields_and_pushes_metadata_to_livekit(
 
 
 async def test_update_without_mask_uses_set_fields_and_star_replaces_all(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, room_name: str
 ) -> None:
     ls = await create(livestreams, auth("alice"), room_name, description="d", max_participants=50)
     implicit = (
@@ -62,8 +64,13 @@ async def test_update_without_mask_uses_set_fields_and_star_replaces_all(
     assert (implicit.max_participants, implicit.description, implicit.title) == (10, "d", ls.title)
     star = (
         await livestreams.UpdateLivestream(
-            _update(ls.id, ["*"], title="Only title", max_participants=3,
-                    empty_timeout=duration_pb2.Duration(seconds=30)),
+            _update(
+                ls.id,
+                ["*"],
+                title="Only title",
+                max_participants=3,
+                empty_timeout=duration_pb2.Duration(seconds=30),
+            ),
             metadata=auth("alice"),
         )
     ).livestream
@@ -72,7 +79,7 @@ async def test_update_without_mask_uses_set_fields_and_star_replaces_all(
 
 
 async def test_update_mask_rules(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, room_name: str
 ) -> None:
     ls = await create(livestreams, auth("alice"), room_name)
     for paths, expected in (
@@ -87,7 +94,9 @@ async def test_update_mask_rules(
         assert failure.violations == {"update_mask": expected}
     # Output-only paths are ignored next to real ones.
     ok = await livestreams.UpdateLivestream(
-        _update(ls.id, ["status", "title"], title="T2", status=livestream_pb2.LIVESTREAM_STATUS_ENDED),
+        _update(
+            ls.id, ["status", "title"], title="T2", status=livestream_pb2.LIVESTREAM_STATUS_ENDED
+        ),
         metadata=auth("alice"),
     )
     assert ok.livestream.status == livestream_pb2.LIVESTREAM_STATUS_LIVE
@@ -99,7 +108,7 @@ async def test_update_mask_rules(
 
 
 async def test_update_cannot_raise_capacity_past_the_rooms_seats(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, room_name: str
 ) -> None:
     ls = await create(livestreams, auth("alice"), room_name, max_participants=5)
     failure = await fails(
@@ -116,7 +125,7 @@ async def test_update_cannot_raise_capacity_past_the_rooms_seats(
 
 
 async def test_update_is_for_the_creator_or_an_admin_and_not_after_the_end(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, room_name: str
 ) -> None:
     ls = await create(livestreams, auth("alice"), room_name)
     failure = await fails(
@@ -143,7 +152,7 @@ async def test_update_is_for_the_creator_or_an_admin_and_not_after_the_end(
 
 
 async def test_update_metadata_fails_cleanly_when_livekit_is_down(
-    livestreams: ls_grpc.LivestreamServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
     auth: Auth,
     emulator: LiveKitEmulator,
     room_name: str,
@@ -153,8 +162,10 @@ async def test_update_metadata_fails_cleanly_when_livekit_is_down(
     metadata.update({"k": "v"})
     emulator.fail_all("unavailable")
     failure = await fails(
-        livestreams.UpdateLivestream(_update(ls.id, ["metadata", "title"], title="nope",
-                                             metadata=metadata), metadata=auth("alice"))
+        livestreams.UpdateLivestream(
+            _update(ls.id, ["metadata", "title"], title="nope", metadata=metadata),
+            metadata=auth("alice"),
+        )
     )
     assert failure.code is grpc.StatusCode.UNAVAILABLE
     emulator.heal()
@@ -165,8 +176,8 @@ async def test_update_metadata_fails_cleanly_when_livekit_is_down(
 
 
 async def test_delete_ends_stream_room_and_participants_idempotently(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     emulator: LiveKitEmulator,
     db: asyncpg.Pool,
@@ -197,7 +208,7 @@ async def test_delete_ends_stream_room_and_participants_idempotently(
 
 
 async def test_delete_checks_authorization_even_when_already_ended(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, room_name: str
 ) -> None:
     ls = await create(livestreams, auth("alice"), room_name)
     failure = await fails(
@@ -218,7 +229,7 @@ async def test_delete_checks_authorization_even_when_already_ended(
 
 
 async def test_delete_changes_nothing_when_livekit_fails(
-    livestreams: ls_grpc.LivestreamServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
     auth: Auth,
     emulator: LiveKitEmulator,
     room_name: str,
@@ -239,7 +250,7 @@ async def test_delete_changes_nothing_when_livekit_fails(
 
 
 async def test_delete_succeeds_when_the_room_is_already_gone(
-    livestreams: ls_grpc.LivestreamServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
     auth: Auth,
     emulator: LiveKitEmulator,
     room_name: str,
@@ -247,7 +258,9 @@ async def test_delete_succeeds_when_the_room_is_already_gone(
     from livekit import api
 
     ls = await create(livestreams, auth("alice"), room_name)
-    async with api.LiveKitAPI(emulator.url, "APItestkey", "test-livekit-secret-0123456789abcdef-0123456789") as lk:
+    async with api.LiveKitAPI(
+        emulator.url, "APItestkey", "test-livekit-secret-0123456789abcdef-0123456789"
+    ) as lk:
         await lk.room.delete_room(api.DeleteRoomRequest(room=room_name))
     ended = await livestreams.DeleteLivestream(
         pb.DeleteLivestreamRequest(livestream_id=ls.id), metadata=auth("alice")

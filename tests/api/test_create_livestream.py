@@ -6,14 +6,15 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 import grpc
-from favorited_api.v1 import livestream_pb2
-from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
 from google.protobuf import duration_pb2, struct_pb2
 
 from favorited.livekit_emulator import LiveKitEmulator
+from favorited_api.v1 import livestream_pb2
+from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
 from tests.api.helpers import create, fails
 from tests.conftest import Metadata
 
@@ -21,7 +22,7 @@ Auth = Callable[..., Metadata]
 
 
 async def test_create_goes_live_with_defaults_and_creates_the_room(
-    livestreams: ls_grpc.LivestreamServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
     auth: Auth,
     emulator: LiveKitEmulator,
     room_name: str,
@@ -46,7 +47,10 @@ async def test_create_goes_live_with_defaults_and_creates_the_room(
 
 
 async def test_create_takes_explicit_bounds(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, emulator: LiveKitEmulator, room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    auth: Auth,
+    emulator: LiveKitEmulator,
+    room_name: str,
 ) -> None:
     ls = await create(
         livestreams,
@@ -60,7 +64,7 @@ async def test_create_takes_explicit_bounds(
 
 
 async def test_create_reports_every_invalid_field_at_once(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, db: asyncpg.Pool
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, db: asyncpg.Pool
 ) -> None:
     failure = await fails(
         create(
@@ -84,7 +88,7 @@ async def test_create_reports_every_invalid_field_at_once(
 
 
 async def test_create_rejects_out_of_range_timeout_and_negative_capacity(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, room_name: str
 ) -> None:
     failure = await fails(
         create(
@@ -99,7 +103,7 @@ async def test_create_rejects_out_of_range_timeout_and_negative_capacity(
 
 
 async def test_room_name_is_unique_while_active_and_reusable_after_end(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, room_name: str
 ) -> None:
     from favorited_api.v1 import livestream_service_pb2 as pb
 
@@ -119,7 +123,7 @@ async def test_room_name_is_unique_while_active_and_reusable_after_end(
 
 
 async def test_request_id_retry_returns_the_same_livestream(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, db: asyncpg.Pool, room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, db: asyncpg.Pool, room_name: str
 ) -> None:
     request_id = str(uuid.uuid4())
     results = await asyncio.gather(
@@ -133,7 +137,7 @@ async def test_request_id_retry_returns_the_same_livestream(
 
 
 async def test_livekit_failure_leaves_error_and_no_room(
-    livestreams: ls_grpc.LivestreamServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
     auth: Auth,
     emulator: LiveKitEmulator,
     db: asyncpg.Pool,
@@ -153,7 +157,7 @@ async def test_livekit_failure_leaves_error_and_no_room(
 
 
 async def test_livekit_that_hangs_times_out_as_unavailable(
-    livestreams: ls_grpc.LivestreamServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
     auth: Auth,
     emulator: LiveKitEmulator,
     db: asyncpg.Pool,
@@ -166,7 +170,7 @@ async def test_livekit_that_hangs_times_out_as_unavailable(
 
 
 async def test_hostile_strings_are_stored_verbatim(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, room_name: str
 ) -> None:
     from favorited_api.v1 import livestream_service_pb2 as pb
 
@@ -175,7 +179,11 @@ async def test_hostile_strings_are_stored_verbatim(
     metadata = struct_pb2.Struct()
     metadata.update({"sql": "' OR 1=1 --", "emoji": "🔥", "nested": {"k": [1, "two", None]}})
     ls = await create(
-        livestreams, auth("alice"), room_name, title=title, description=description,
+        livestreams,
+        auth("alice"),
+        room_name,
+        title=title,
+        description=description,
         metadata=metadata,
     )
     got = await livestreams.GetLivestream(
@@ -187,13 +195,13 @@ async def test_hostile_strings_are_stored_verbatim(
 
 
 async def test_hostile_strings_that_cannot_be_stored_are_rejected(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, db: asyncpg.Pool, room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, db: asyncpg.Pool, room_name: str
 ) -> None:
     nul_metadata = struct_pb2.Struct()
     nul_metadata.update({"k\x00": "v"})
     huge_metadata = struct_pb2.Struct()
     huge_metadata.update({"blob": "x" * 20_000})
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"title": "a\x00b"}, "livestream.title"),
         ({"title": "t" * 201}, "livestream.title"),
         ({"description": "d" * 5001}, "livestream.description"),

@@ -10,15 +10,15 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import grpc
 import pytest
+from google.protobuf import struct_pb2
+from livekit import api
+
+from favorited.livekit_emulator import EmulatorJoinError, LiveKitEmulator
 from favorited_api.v1 import livestream_service_pb2 as lpb
 from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
 from favorited_api.v1 import participant_pb2
 from favorited_api.v1 import participant_service_pb2 as pb
 from favorited_api.v1 import participant_service_pb2_grpc as ps_grpc
-from google.protobuf import struct_pb2
-from livekit import api
-
-from favorited.livekit_emulator import EmulatorJoinError, LiveKitEmulator
 from tests.api.helpers import create, fails, join
 from tests.conftest import LIVEKIT_KEY, LIVEKIT_SECRET, Metadata
 
@@ -28,8 +28,8 @@ VIEWER = participant_pb2.PARTICIPANT_ROLE_VIEWER
 
 
 async def test_join_returns_a_token_livekit_accepts_with_role_grants(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     emulator: LiveKitEmulator,
     room_name: str,
@@ -63,8 +63,8 @@ async def test_join_returns_a_token_livekit_accepts_with_role_grants(
 
 
 async def test_join_checks_in_spec_order(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     room_name: str,
 ) -> None:
@@ -99,7 +99,7 @@ async def test_join_checks_in_spec_order(
 
 
 async def test_join_validates_fields(
-    participants: ps_grpc.ParticipantServiceStub, auth: Auth
+    participants: ps_grpc.ParticipantServiceAsyncStub, auth: Auth
 ) -> None:
     failure = await fails(
         participants.JoinLivestream(
@@ -112,8 +112,8 @@ async def test_join_validates_fields(
 
 
 async def test_concurrent_joins_of_one_user_yield_exactly_one_participant(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     db: asyncpg.Pool,
     room_name: str,
@@ -130,8 +130,8 @@ async def test_concurrent_joins_of_one_user_yield_exactly_one_participant(
 
 
 async def test_capacity_is_exact_under_concurrent_joins(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     db: asyncpg.Pool,
     room_name: str,
@@ -140,15 +140,17 @@ async def test_capacity_is_exact_under_concurrent_joins(
     results = await asyncio.gather(
         *(join(participants, auth(f"v{i}"), ls.id) for i in range(25)), return_exceptions=True
     )
-    codes = [r.code() if isinstance(r, grpc.aio.AioRpcError) else grpc.StatusCode.OK for r in results]
+    codes = [
+        r.code() if isinstance(r, grpc.aio.AioRpcError) else grpc.StatusCode.OK for r in results
+    ]
     assert codes.count(grpc.StatusCode.OK) == 7
     assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 18
     assert await db.fetchval("SELECT count(*) FROM participants WHERE status = 'JOINED'") == 7
 
 
 async def test_request_id_replay_returns_same_participant_with_fresh_token(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     room_name: str,
 ) -> None:
@@ -168,8 +170,8 @@ async def test_request_id_replay_returns_same_participant_with_fresh_token(
 
 
 async def test_leave_is_idempotent_and_works_without_a_livekit_connection(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     room_name: str,
 ) -> None:
@@ -194,8 +196,8 @@ async def test_leave_is_idempotent_and_works_without_a_livekit_connection(
 
 
 async def test_leave_disconnects_a_connected_participant_from_livekit(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     emulator: LiveKitEmulator,
     room_name: str,
@@ -210,8 +212,8 @@ async def test_leave_disconnects_a_connected_participant_from_livekit(
 
 
 async def test_leave_succeeds_when_livekit_is_down(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     emulator: LiveKitEmulator,
     room_name: str,
@@ -226,14 +228,16 @@ async def test_leave_succeeds_when_livekit_is_down(
 
 
 async def test_leave_without_joining_or_unknown_livestream_is_not_found(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     room_name: str,
 ) -> None:
     ls = await create(livestreams, auth("alice"), room_name)
     never = await fails(
-        participants.LeaveLivestream(pb.LeaveLivestreamRequest(livestream_id=ls.id), metadata=auth("x"))
+        participants.LeaveLivestream(
+            pb.LeaveLivestreamRequest(livestream_id=ls.id), metadata=auth("x")
+        )
     )
     assert (never.code, never.reason) == (grpc.StatusCode.NOT_FOUND, "PARTICIPANT_NOT_FOUND")
     unknown = await fails(
@@ -245,8 +249,8 @@ async def test_leave_without_joining_or_unknown_livestream_is_not_found(
 
 
 async def test_remove_participant_is_for_the_creator_or_an_admin(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     emulator: LiveKitEmulator,
     room_name: str,
@@ -257,7 +261,10 @@ async def test_remove_participant_is_for_the_creator_or_an_admin(
     emulator.connect(bob.token)
     request = pb.RemoveParticipantRequest(livestream_id=ls.id, participant_id=bob.participant.id)
     denied = await fails(participants.RemoveParticipant(request, metadata=auth("carol")))
-    assert (denied.code, denied.reason) == (grpc.StatusCode.PERMISSION_DENIED, "NOT_LIVESTREAM_OWNER")
+    assert (denied.code, denied.reason) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "NOT_LIVESTREAM_OWNER",
+    )
     removed = (await participants.RemoveParticipant(request, metadata=auth("alice"))).participant
     assert removed.status == participant_pb2.PARTICIPANT_STATUS_LEFT
     assert emulator.participants(room_name) == []
@@ -278,8 +285,8 @@ async def test_remove_participant_is_for_the_creator_or_an_admin(
 
 
 async def test_list_participants_filters_and_pages_in_join_order(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     room_name: str,
 ) -> None:
@@ -322,8 +329,8 @@ async def test_list_participants_filters_and_pages_in_join_order(
 
 
 async def test_token_for_another_room_is_refused_by_livekit(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     emulator: LiveKitEmulator,
     room_name: str,
@@ -339,8 +346,8 @@ async def test_token_for_another_room_is_refused_by_livekit(
 
 
 async def test_every_change_is_logged_with_a_gapless_sequence(
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     db: asyncpg.Pool,
     room_name: str,
@@ -362,4 +369,6 @@ async def test_every_change_is_logged_with_a_gapless_sequence(
     assert [r["type"] for r in rows[:10]] == ["JOINED"] * 10
     assert (rows[10]["type"], rows[10]["user_id"]) == ("LEFT", "u3")
     assert [r["type"] for r in rows[11:]] == ["LEFT"] * 9
-    assert await db.fetchval("SELECT last_event_sequence FROM livestreams WHERE id = $1", ls.id) == 20
+    assert (
+        await db.fetchval("SELECT last_event_sequence FROM livestreams WHERE id = $1", ls.id) == 20
+    )

@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import asyncpg
 import grpc
+
 from favorited_api.v1 import livestream_pb2
 from favorited_api.v1 import livestream_service_pb2 as pb
 from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
-
 from tests.api.helpers import create, fails
 from tests.conftest import Metadata
 
@@ -26,7 +26,7 @@ FROM generate_series(1, $1) AS g
 
 
 async def test_get_returns_the_livestream_to_any_caller(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, room_name: str
 ) -> None:
     created = await create(livestreams, auth("alice"), room_name)
     got = await livestreams.GetLivestream(
@@ -36,11 +36,13 @@ async def test_get_returns_the_livestream_to_any_caller(
 
 
 async def test_get_unknown_or_malformed_id(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth
 ) -> None:
     missing = str(uuid.uuid4())
     failure = await fails(
-        livestreams.GetLivestream(pb.GetLivestreamRequest(livestream_id=missing), metadata=auth("a"))
+        livestreams.GetLivestream(
+            pb.GetLivestreamRequest(livestream_id=missing), metadata=auth("a")
+        )
     )
     assert (failure.code, failure.reason) == (grpc.StatusCode.NOT_FOUND, "LIVESTREAM_NOT_FOUND")
     assert failure.metadata == {"livestream": missing}
@@ -52,7 +54,7 @@ async def test_get_unknown_or_malformed_id(
 
 
 async def test_list_is_newest_first_and_filters(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, room_name: str
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, room_name: str
 ) -> None:
     a1 = await create(livestreams, auth("alice"), f"{room_name}-1")
     b1 = await create(livestreams, auth("bob"), f"{room_name}-2")
@@ -75,7 +77,7 @@ async def test_list_is_newest_first_and_filters(
 
 
 async def test_page_size_defaults_to_50_and_is_capped_at_100(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, db: asyncpg.Pool
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, db: asyncpg.Pool
 ) -> None:
     await db.execute(_INSERT_MANY, 120, "bulk")
     default = await livestreams.ListLivestreams(pb.ListLivestreamsRequest(), metadata=auth("z"))
@@ -91,7 +93,7 @@ async def test_page_size_defaults_to_50_and_is_capped_at_100(
 
 
 async def test_paging_1000_rows_while_inserting_returns_each_existing_row_once(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, db: asyncpg.Pool
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, db: asyncpg.Pool
 ) -> None:
     await db.execute(_INSERT_MANY, 1000, "bulk")
     existing = {str(r["id"]) for r in await db.fetch("SELECT id FROM livestreams")}
@@ -100,7 +102,9 @@ async def test_paging_1000_rows_while_inserting_returns_each_existing_row_once(
     async def keep_inserting() -> int:
         inserted = 0
         while not stop.is_set():
-            await db.execute(_INSERT_MANY.replace("'bulk-'", "'late-' || $2 || '-'"), 3, str(inserted))
+            await db.execute(
+                _INSERT_MANY.replace("'bulk-'", "'late-' || $2 || '-'"), 3, str(inserted)
+            )
             inserted += 3
         return inserted
 
@@ -125,7 +129,7 @@ async def test_paging_1000_rows_while_inserting_returns_each_existing_row_once(
 
 
 async def test_forged_or_mismatched_page_tokens_are_rejected(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth, db: asyncpg.Pool
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth, db: asyncpg.Pool
 ) -> None:
     await db.execute(_INSERT_MANY, 5, "carol")
     page = await livestreams.ListLivestreams(
@@ -151,7 +155,7 @@ async def test_forged_or_mismatched_page_tokens_are_rejected(
 
 
 async def test_list_rejects_unknown_status_filter(
-    livestreams: ls_grpc.LivestreamServiceStub, auth: Auth
+    livestreams: ls_grpc.LivestreamServiceAsyncStub, auth: Auth
 ) -> None:
     failure = await fails(
         livestreams.ListLivestreams(pb.ListLivestreamsRequest(status=42), metadata=auth("z"))  # type: ignore[arg-type]

@@ -3,7 +3,6 @@ quorum queue of this run's own) → consumer → PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -18,6 +17,7 @@ from favorited.livekit_emulator import LiveKitEmulator
 from favorited.metrics import Metrics
 from tests.conftest import LIVEKIT_KEY, LIVEKIT_SECRET, make_settings
 from tests.support.livekit_webhooks import sign
+from tests.support.waiting import until
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 WEBHOOK_PATH = "/api/v1/webhooks/livekit"
@@ -92,5 +92,8 @@ def post(shim: WebhooksApp, http: aiohttp.ClientSession) -> Post:
 
 async def eventually(db: asyncpg.Pool, query: str, expected: object, *args: object) -> None:
     """Wait until `query` returns `expected`: a condition, polled, bounded by the test timeout."""
-    while await db.fetchval(query, *args) != expected:
-        await asyncio.sleep(0.02)
+
+    async def holds() -> bool:
+        return bool(await db.fetchval(query, *args) == expected)
+
+    await until(holds)

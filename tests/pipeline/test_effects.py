@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import asyncpg
+
+from favorited.app import ConsumerApp
 from favorited_api.v1 import livestream_pb2
 from favorited_api.v1 import livestream_service_pb2 as lpb
 from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
 from favorited_api.v1 import participant_service_pb2_grpc as ps_grpc
-
-from favorited.app import ConsumerApp
 from tests.api.helpers import create, join
 from tests.conftest import Metadata
 from tests.pipeline.conftest import Post, eventually
@@ -35,69 +36,84 @@ async def _participant(db: asyncpg.Pool, user: str) -> asyncpg.Record:
     return row
 
 
+async def _figures(db: asyncpg.Pool, livestream_id: str) -> tuple[int, int, int]:
+    row = await db.fetchrow(
+        "SELECT viewer_count, peak_viewer_count, unique_viewer_count FROM livestreams WHERE id=$1",
+        livestream_id,
+    )
+    assert row is not None
+    return (row[0], row[1], row[2])
+
+
 async def test_join_connect_leave_and_live_figures(
     consumer: ConsumerApp,
     post: Post,
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     db: asyncpg.Pool,
     room_name: str,
 ) -> None:
     ls = await create(livestreams, auth("alice"), room_name)
-    room = {"room_sid": ls.livekit_room_sid, "room_name": room_name}
+    room: dict[str, Any] = {"room_sid": ls.livekit_room_sid, "room_name": room_name}
     await join(participants, auth("bob"), ls.id)
     bob_sid, carol_sid = sid("PA_"), sid("PA_")
-    _, joined = event_body("participant_joined", **room, participant_sid=bob_sid, identity="bob",
-                           joined_at_ms=_ms())
+    _, joined = event_body(
+        "participant_joined", **room, participant_sid=bob_sid, identity="bob", joined_at_ms=_ms()
+    )
     # carol never called JoinLivestream but holds a valid token: LiveKit admitted her.
-    _, carol = event_body("participant_joined", **room, participant_sid=carol_sid, identity="carol",
-                          name="Carol", joined_at_ms=_ms())
+    _, carol = event_body(
+        "participant_joined",
+        **room,
+        participant_sid=carol_sid,
+        identity="carol",
+        name="Carol",
+        joined_at_ms=_ms(),
+    )
     assert await post(joined) == 200 and await post(carol) == 200
     await eventually(db, INBOX, 2)
     bob = await _participant(db, "bob")
     assert (bob["status"], bob["sid"], bob["connected"]) == ("JOINED", bob_sid, True)
     assert (await _participant(db, "carol"))["status"] == "JOINED"
-    figures = await db.fetchrow(
-        "SELECT viewer_count, peak_viewer_count, unique_viewer_count FROM livestreams WHERE id=$1",
-        ls.id,
-    )
-    assert tuple(figures) == (2, 2, 2)
+    assert await _figures(db, ls.id) == (2, 2, 2)
 
     _, left = event_body("participant_left", **room, participant_sid=bob_sid, identity="bob")
     assert await post(left) == 200
     await eventually(db, INBOX, 3)
     bob = await _participant(db, "bob")
     assert (bob["status"], bob["connected"]) == ("LEFT", False)
-    figures = await db.fetchrow(
-        "SELECT viewer_count, peak_viewer_count, unique_viewer_count FROM livestreams WHERE id=$1",
-        ls.id,
-    )
-    assert tuple(figures) == (1, 2, 2)
+    assert await _figures(db, ls.id) == (1, 2, 2)
 
 
 async def test_old_sessions_late_left_never_ends_the_reconnected_one(
     consumer: ConsumerApp,
     post: Post,
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     db: asyncpg.Pool,
     room_name: str,
 ) -> None:
     ls = await create(livestreams, auth("alice"), room_name)
-    room = {"room_sid": ls.livekit_room_sid, "room_name": room_name}
+    room: dict[str, Any] = {"room_sid": ls.livekit_room_sid, "room_name": room_name}
     await join(participants, auth("bob"), ls.id)
     old, new = sid("PA_"), sid("PA_")
     t0 = _ms()
     for body in (
-        event_body("participant_joined", **room, participant_sid=old, identity="bob", joined_at_ms=t0)[1],
-        event_body("participant_joined", **room, participant_sid=new, identity="bob", joined_at_ms=t0 + 5)[1],
+        event_body(
+            "participant_joined", **room, participant_sid=old, identity="bob", joined_at_ms=t0
+        )[1],
+        event_body(
+            "participant_joined", **room, participant_sid=new, identity="bob", joined_at_ms=t0 + 5
+        )[1],
         event_body("participant_left", **room, participant_sid=old, identity="bob")[1],
     ):
         assert await post(body) == 200
-        await eventually(db, "SELECT count(*) FROM webhook_inbox WHERE outcome <> 'pending'",
-                         await db.fetchval(INBOX))
+        await eventually(
+            db,
+            "SELECT count(*) FROM webhook_inbox WHERE outcome <> 'pending'",
+            await db.fetchval(INBOX),
+        )
     await eventually(db, INBOX, 3)
     bob = await _participant(db, "bob")
     assert (bob["status"], bob["sid"], bob["connected"]) == ("JOINED", new, True)
@@ -106,8 +122,8 @@ async def test_old_sessions_late_left_never_ends_the_reconnected_one(
 async def test_room_finished_ends_only_the_matching_incarnation(
     consumer: ConsumerApp,
     post: Post,
-    livestreams: ls_grpc.LivestreamServiceStub,
-    participants: ps_grpc.ParticipantServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
     auth: Auth,
     db: asyncpg.Pool,
     room_name: str,
@@ -135,23 +151,32 @@ async def test_room_finished_ends_only_the_matching_incarnation(
         lpb.GetLivestreamRequest(livestream_id=second.id), metadata=auth("alice")
     )
     assert got.livestream.status == livestream_pb2.LIVESTREAM_STATUS_ENDED
-    assert await db.fetchval(
-        "SELECT count(*) FROM participants WHERE livestream_id = $1 AND status = 'JOINED'", second.id
-    ) == 0
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM participants WHERE livestream_id = $1 AND status = 'JOINED'",
+            second.id,
+        )
+        == 0
+    )
 
 
 async def test_duplicates_apply_once_and_unknown_events_are_counted(
     consumer: ConsumerApp,
     post: Post,
-    livestreams: ls_grpc.LivestreamServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
     auth: Auth,
     db: asyncpg.Pool,
     room_name: str,
 ) -> None:
     ls = await create(livestreams, auth("alice"), room_name)
-    room = {"room_sid": ls.livekit_room_sid, "room_name": room_name}
-    _, joined = event_body("participant_joined", **room, participant_sid=sid("PA_"),
-                           identity="dave", joined_at_ms=_ms())
+    room: dict[str, Any] = {"room_sid": ls.livekit_room_sid, "room_name": room_name}
+    _, joined = event_body(
+        "participant_joined",
+        **room,
+        participant_sid=sid("PA_"),
+        identity="dave",
+        joined_at_ms=_ms(),
+    )
     for _ in range(3):
         assert await post(joined) == 200
     _, track = event_body("track_published", **room, participant_sid=sid("PA_"), identity="dave")
@@ -167,6 +192,6 @@ async def test_duplicates_apply_once_and_unknown_events_are_counted(
     # The consumer counted all of it.
     from prometheus_client import generate_latest
 
-    text = generate_latest(consumer.handler._metrics.registry).decode()  # noqa: SLF001
+    text = generate_latest(consumer.handler._metrics.registry).decode()
     assert 'favorited_events_total{event="track_published",outcome="unhandled"} 1.0' in text
     assert 'favorited_events_total{event="participant_joined",outcome="duplicate"} 2.0' in text

@@ -10,10 +10,6 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 import grpc
 import pytest
-from favorited_api.v1 import livestream_pb2
-from favorited_api.v1 import livestream_service_pb2 as lpb
-from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
-from favorited_api.v1 import participant_service_pb2_grpc as ps_grpc
 from livekit import api
 
 from favorited.app import ApiApp, ConsumerApp, WebhooksApp
@@ -24,6 +20,10 @@ from favorited.livekit_emulator import LiveKitEmulator, WebhookFaults, WebhookOp
 from favorited.metrics import Metrics
 from favorited.store.database import PgDatabase
 from favorited.store.pool import create_pool
+from favorited_api.v1 import livestream_pb2
+from favorited_api.v1 import livestream_service_pb2 as lpb
+from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
+from favorited_api.v1 import participant_service_pb2_grpc as ps_grpc
 from tests.api.helpers import create, join
 from tests.conftest import LIVEKIT_KEY, LIVEKIT_SECRET, Metadata
 from tests.pipeline.conftest import WEBHOOK_PATH, eventually
@@ -142,9 +142,9 @@ async def test_reconciliation_heals_dropped_webhooks(
         lpb.GetLivestreamRequest(livestream_id=gone.id), metadata=auth("alice")
     )
     assert got.livestream.status == livestream_pb2.LIVESTREAM_STATUS_ENDED
-    statuses = dict(
-        await db.fetch("SELECT user_id, status::text FROM participants WHERE livestream_id = $1",
-                       kept.id)
+    rows = await db.fetch(
+        "SELECT user_id, status::text FROM participants WHERE livestream_id = $1", kept.id
     )
+    statuses = {r["user_id"]: r["status"] for r in rows}
     assert statuses == {"ghost": "LEFT", "present": "JOINED"}
     assert ghost.participant.id

@@ -11,7 +11,6 @@ the way depends on the order and is not compared. The peak is order-dependent by
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -66,7 +65,9 @@ def histories(draw: st.DrawFn) -> tuple[list[Step], set[str]]:
 
 
 @pytest.fixture(scope="module")
-async def service(database_url: str, emulator: LiveKitEmulator) -> AsyncIterator[LiveKitEventService]:
+async def service(
+    database_url: str, emulator: LiveKitEmulator
+) -> AsyncIterator[LiveKitEventService]:
     pool = await create_pool(database_url, make_settings(database_url, emulator.url))
     yield LiveKitEventService(db=PgDatabase(pool, acquire_timeout_s=5), inbox_retention_s=3600)
     await pool.close()
@@ -81,13 +82,16 @@ async def _run(
         "INSERT INTO livestreams (id, room_name, title, created_by, max_participants,"
         " room_capacity, empty_timeout_s, status, start_time, livekit_room_sid)"
         " VALUES ($1, $2, 't', 'host', 100, 101, 60, 'LIVE', now(), $3)",
-        livestream_id, f"prop-{livestream_id[:8]}", room_sid,
+        livestream_id,
+        f"prop-{livestream_id[:8]}",
+        room_sid,
     )
     for identity in sorted(joined_by_rpc):
         await db.execute(
             "INSERT INTO participants (id, livestream_id, user_id, display_name, role)"
             " VALUES (gen_random_uuid(), $1, $2, $2, 'VIEWER')",
-            livestream_id, identity,
+            livestream_id,
+            identity,
         )
     sids: dict[tuple[str, int], str] = {}
     event_ids: dict[Step, str] = {}

@@ -13,17 +13,18 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import asyncpg
 import pytest
-from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
 
 from favorited.app import ConsumerApp, WebhooksApp
 from favorited.config import Settings
 from favorited.metrics import Metrics
+from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
 from tests.api.helpers import create
 from tests.conftest import LIVEKIT_KEY, LIVEKIT_SECRET, Metadata, dsn_for
 from tests.pipeline.conftest import WEBHOOK_PATH, Post, eventually
 from tests.support.livekit_webhooks import event_body, sid, sign
 from tests.support.rabbitmq_node import RabbitMQNode
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import until
 
 Auth = Callable[..., Metadata]
 
@@ -31,8 +32,14 @@ Auth = Callable[..., Metadata]
 def _joins(room_sid: str, room_name: str, count: int, prefix: str) -> list[tuple[str, bytes]]:
     now = int(time.time() * 1000)
     return [
-        event_body("participant_joined", room_sid=room_sid, room_name=room_name,
-                   participant_sid=sid("PA_"), identity=f"{prefix}{i}", joined_at_ms=now)
+        event_body(
+            "participant_joined",
+            room_sid=room_sid,
+            room_name=room_name,
+            participant_sid=sid("PA_"),
+            identity=f"{prefix}{i}",
+            joined_at_ms=now,
+        )
         for i in range(count)
     ]
 
@@ -40,7 +47,9 @@ def _joins(room_sid: str, room_name: str, count: int, prefix: str) -> list[tuple
 async def _post_to(http: aiohttp.ClientSession, port: int, body: bytes) -> int:
     headers = {"Authorization": sign(body, LIVEKIT_KEY, LIVEKIT_SECRET)}
     try:
-        async with http.post(f"http://127.0.0.1:{port}{WEBHOOK_PATH}", data=body, headers=headers) as r:
+        async with http.post(
+            f"http://127.0.0.1:{port}{WEBHOOK_PATH}", data=body, headers=headers
+        ) as r:
             return r.status
     except aiohttp.ClientError:
         return 0
@@ -49,16 +58,21 @@ async def _post_to(http: aiohttp.ClientSession, port: int, body: bytes) -> int:
 async def test_poison_is_dead_lettered_after_the_delivery_limit_while_the_rest_flows(
     consumer: ConsumerApp,
     post: Post,
-    livestreams: ls_grpc.LivestreamServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
     auth: Auth,
     db: asyncpg.Pool,
     room_name: str,
 ) -> None:
     ls = await create(livestreams, auth("alice"), room_name)
     # Correctly signed, decodable, but its effect fails every time (PostgreSQL refuses NUL).
-    poison_id, poison = event_body("participant_joined", room_sid=ls.livekit_room_sid,
-                                   room_name=room_name, participant_sid=sid("PA_"),
-                                   identity="bad\u0000actor", joined_at_ms=1)
+    poison_id, poison = event_body(
+        "participant_joined",
+        room_sid=ls.livekit_room_sid,
+        room_name=room_name,
+        participant_sid=sid("PA_"),
+        identity="bad\u0000actor",
+        joined_at_ms=1,
+    )
     assert await post(poison) == 200
     good = _joins(ls.livekit_room_sid, room_name, 20, "ok")
     assert all(s == 200 for s in await asyncio.gather(*(post(b) for _, b in good)))
@@ -69,14 +83,16 @@ async def test_poison_is_dead_lettered_after_the_delivery_limit_while_the_rest_f
     assert (letter["event_id"], letter["event"]) == (poison_id, "participant_joined")
     assert letter["reason"] == "delivery_limit" and letter["attempts"] >= 3
     assert bytes(letter["body"]) == poison
-    assert await db.fetchval("SELECT count(*) FROM webhook_inbox WHERE event_id = $1", poison_id) == 0
+    assert (
+        await db.fetchval("SELECT count(*) FROM webhook_inbox WHERE event_id = $1", poison_id) == 0
+    )
 
 
 async def test_database_outage_pauses_the_consumer_and_loses_nothing(
     pipeline_settings: Settings,
     shim: WebhooksApp,
     post: Post,
-    livestreams: ls_grpc.LivestreamServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
     auth: Auth,
     db: asyncpg.Pool,
     database_name: str,
@@ -97,14 +113,14 @@ async def test_database_outage_pauses_the_consumer_and_loses_nothing(
         during = _joins(ls.livekit_room_sid, room_name, 30, "during")
         assert all(s == 200 for s in await asyncio.gather(*(post(b) for _, b in during)))
         # The consumer holds these and retries in place while PostgreSQL is unreachable.
-        while app.handler.idle.is_set():
-            await asyncio.sleep(0.01)
+        await until(lambda: not app.handler.idle.is_set())
         await proxy.restore()
         await eventually(db, "SELECT count(*) FROM webhook_inbox", 40)
         assert await db.fetchval("SELECT count(*) FROM dead_letters") == 0
-        assert await db.fetchval(
-            "SELECT count(*) FROM participants WHERE livestream_id = $1", ls.id
-        ) == 40
+        assert (
+            await db.fetchval("SELECT count(*) FROM participants WHERE livestream_id = $1", ls.id)
+            == 40
+        )
     finally:
         await proxy.restore_if_cut()
         await app.stop()
@@ -114,7 +130,7 @@ async def test_database_outage_pauses_the_consumer_and_loses_nothing(
 @pytest.mark.timeout(180)
 async def test_sigkilled_consumers_apply_every_accepted_webhook_exactly_once(
     pipeline_settings: Settings,
-    livestreams: ls_grpc.LivestreamServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
     auth: Auth,
     db: asyncpg.Pool,
     room_name: str,
@@ -140,18 +156,28 @@ async def test_sigkilled_consumers_apply_every_accepted_webhook_exactly_once(
 
     async def start_consumer() -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "favorited", "consumer", env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "favorited",
+            "consumer",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
 
     async with aiohttp.ClientSession() as http:
         posting = asyncio.gather(*(_post_to(http, shim.port, b) for _, b in events))
         consumer = await start_consumer()
         try:
-            for kill in range(3):
+            for _ in range(3):
                 applied = await db.fetchval("SELECT count(*) FROM webhook_inbox")
-                while await db.fetchval("SELECT count(*) FROM webhook_inbox") < applied + 200:
-                    await asyncio.sleep(0.02)
+
+                async def progressed(since: int = applied) -> bool:
+                    return (
+                        int(await db.fetchval("SELECT count(*) FROM webhook_inbox")) >= since + 200
+                    )
+
+                await until(progressed)
                 consumer.send_signal(signal.SIGKILL)
                 await consumer.wait()
                 consumer = await start_consumer()
@@ -164,12 +190,14 @@ async def test_sigkilled_consumers_apply_every_accepted_webhook_exactly_once(
             exit_code = await consumer.wait()
             await shim.stop()
     assert exit_code == 0  # SIGTERM drains and exits cleanly
-    assert await db.fetchval(
-        "SELECT count(*) FROM participants WHERE livestream_id = $1", ls.id
-    ) == total
-    assert await db.fetchval(
-        "SELECT count(*) FROM participant_events WHERE livestream_id = $1", ls.id
-    ) == total
+    assert (
+        await db.fetchval("SELECT count(*) FROM participants WHERE livestream_id = $1", ls.id)
+        == total
+    )
+    assert (
+        await db.fetchval("SELECT count(*) FROM participant_events WHERE livestream_id = $1", ls.id)
+        == total
+    )
     assert await db.fetchval("SELECT count(*) FROM dead_letters") == 0
 
 
@@ -187,7 +215,7 @@ async def own_broker() -> AsyncIterator[RabbitMQNode]:
 async def test_broker_restart_during_ingest_answers_503_and_loses_nothing_accepted(
     own_broker: RabbitMQNode,
     pipeline_settings: Settings,
-    livestreams: ls_grpc.LivestreamServiceStub,
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
     auth: Auth,
     db: asyncpg.Pool,
     room_name: str,

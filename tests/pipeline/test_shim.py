@@ -62,7 +62,12 @@ async def test_rejections_publish_nothing(
     for name, (payload, headers, expected) in cases.items():
         assert await _post_raw(http, shim, payload, headers) == expected, name
     huge = json.dumps({"event": "room_started", "id": "EV_x", "pad": "x" * (1024 * 1024)}).encode()
-    assert await _post_raw(http, shim, huge, {"Authorization": sign(huge, LIVEKIT_KEY, LIVEKIT_SECRET)}) == 413
+    assert (
+        await _post_raw(
+            http, shim, huge, {"Authorization": sign(huge, LIVEKIT_KEY, LIVEKIT_SECRET)}
+        )
+        == 413
+    )
     async with http.get(f"http://127.0.0.1:{shim.port}{WEBHOOK_PATH}") as response:
         assert response.status == 405
 
@@ -86,7 +91,9 @@ async def test_accepted_webhook_is_persistent_with_event_id(
     assert message.body == body  # the verified bytes, untouched
 
 
-async def test_health_and_metrics(shim: WebhooksApp, http: aiohttp.ClientSession, post: Post) -> None:
+async def test_health_and_metrics(
+    shim: WebhooksApp, http: aiohttp.ClientSession, post: Post
+) -> None:
     _, body = event_body("room_started", room_sid=sid("RM_"), room_name="r")
     assert await post(body) == 200
     async with http.get(f"http://127.0.0.1:{shim.port}/health") as response:

@@ -11,6 +11,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from tests.support.waiting import until
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -48,21 +50,31 @@ class RabbitMQNode:
 
     async def start(self) -> None:
         proc = await asyncio.create_subprocess_exec(
-            "rabbitmq-server", "-detached", env=self._env(),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            "rabbitmq-server",
+            "-detached",
+            env=self._env(),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         await proc.wait()
-        while not await self._accepts():
-            await asyncio.sleep(0.1)
+        await until(self._accepts)
 
     async def stop(self) -> None:
         proc = await asyncio.create_subprocess_exec(
-            "rabbitmqctl", "-n", self.name, "stop", env=self._env(),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            "rabbitmqctl",
+            "-n",
+            self.name,
+            "stop",
+            env=self._env(),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         await proc.wait()
-        while await self._accepts():
-            await asyncio.sleep(0.05)
+
+        async def refuses() -> bool:
+            return not await self._accepts()
+
+        await until(refuses)
 
     async def destroy(self) -> None:
         await self.stop()
