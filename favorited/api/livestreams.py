@@ -7,9 +7,9 @@ from typing import Any
 
 import grpc
 
-from favorited import errors
 from favorited.api import convert
 from favorited.api.auth import current_caller
+from favorited.api.watch import Watcher
 from favorited.domain.livestreams import LivestreamService
 from favorited_api.v1 import livestream_service_pb2 as pb
 from favorited_api.v1 import livestream_service_pb2_grpc as pb_grpc
@@ -18,8 +18,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class LivestreamServicer(pb_grpc.LivestreamServiceServicer):
-    def __init__(self, service: LivestreamService) -> None:
+    def __init__(self, service: LivestreamService, watcher: Watcher) -> None:
         self._service = service
+        self._watcher = watcher
 
     async def CreateLivestream(
         self, request: pb.CreateLivestreamRequest, context: Context
@@ -60,8 +61,9 @@ class LivestreamServicer(pb_grpc.LivestreamServiceServicer):
         ended = await self._service.delete_livestream(current_caller(), livestream_id)
         return pb.DeleteLivestreamResponse(livestream=convert.livestream_to_proto(ended))
 
-    async def WatchLivestream(  # type: ignore[override]
+    async def WatchLivestream(  # an async generator, as grpc.aio allows
         self, request: pb.WatchLivestreamRequest, context: Context
     ) -> AsyncIterator[pb.WatchLivestreamResponse]:
-        raise errors.UnimplementedError("WatchLivestream is not available yet.")
-        yield  # pragma: no cover - makes this an async generator, like the implemented stream
+        livestream_id = convert.livestream_id("livestream_id", request.livestream_id)
+        async for message in self._watcher.watch_livestream(current_caller(), livestream_id):
+            yield message

@@ -7,9 +7,9 @@ from typing import Any
 
 import grpc
 
-from favorited import errors
 from favorited.api import convert
 from favorited.api.auth import current_caller
+from favorited.api.watch import Watcher
 from favorited.domain.participants import ParticipantService
 from favorited_api.v1 import participant_service_pb2 as pb
 from favorited_api.v1 import participant_service_pb2_grpc as pb_grpc
@@ -18,8 +18,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ParticipantServicer(pb_grpc.ParticipantServiceServicer):
-    def __init__(self, service: ParticipantService) -> None:
+    def __init__(self, service: ParticipantService, watcher: Watcher) -> None:
         self._service = service
+        self._watcher = watcher
 
     async def JoinLivestream(
         self, request: pb.JoinLivestreamRequest, context: Context
@@ -58,8 +59,11 @@ class ParticipantServicer(pb_grpc.ParticipantServiceServicer):
             next_page_token=page.next_page_token,
         )
 
-    async def WatchParticipants(  # type: ignore[override]
+    async def WatchParticipants(  # an async generator, as grpc.aio allows
         self, request: pb.WatchParticipantsRequest, context: Context
     ) -> AsyncIterator[pb.WatchParticipantsResponse]:
-        raise errors.UnimplementedError("WatchParticipants is not available yet.")
-        yield  # pragma: no cover - makes this an async generator, like the implemented stream
+        livestream_id = convert.livestream_id("livestream_id", request.livestream_id)
+        async for message in self._watcher.watch_participants(
+            current_caller(), livestream_id, request.after_sequence
+        ):
+            yield message

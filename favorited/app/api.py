@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from favorited.api.auth import Authenticator
 from favorited.api.livestreams import LivestreamServicer
 from favorited.api.participants import ParticipantServicer
 from favorited.api.server import build_server, probe_health
+from favorited.api.watch import StreamLimiter, Watcher, encode_change
 from favorited.app.livekit import open_livekit
 from favorited.app.signals import wait_for_termination
 from favorited.config import Settings
@@ -32,7 +34,11 @@ from favorited.livekit.gateway import LiveKitRoomGateway
 from favorited.livekit.tokens import LiveKitTokenMinter
 from favorited.metrics import Metrics
 from favorited.store.database import PgDatabase
+from favorited.store.events import PgEventLog
 from favorited.store.pool import create_pool
+from favorited.streams.livestreams import LivestreamHub
+from favorited.streams.notifier import LIVESTREAM_CHANGES, PARTICIPANT_EVENTS, PgNotifier
+from favorited.streams.participants import ParticipantHub
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,9 @@ class ApiApp:
     livekit: livekit_api.LiveKitAPI
     probe: asyncio.Task[None]
     grace_s: float
+    notifier: PgNotifier
+    participant_hub: ParticipantHub
+    livestream_hub: LivestreamHub
 
     @classmethod
     async def start(cls, settings: Settings, *, metrics: Metrics | None = None) -> ApiApp:
@@ -71,13 +80,36 @@ class ApiApp:
             client_url=settings.livekit_client_url or settings.livekit_url,
             ttl=timedelta(hours=settings.token_expiration_hours),
         )
+        event_log = PgEventLog(pool, timeout_s=settings.db_timeout_s)
+        participant_hub = ParticipantHub(
+            event_log,
+            ring_size=settings.watch_buffer_events,
+            stall_s=settings.watch_stall_s,
+            encode=encode_change,
+        )
+        livestream_hub = LivestreamHub(event_log)
+        notifier = PgNotifier(
+            settings.database_url,
+            on_notify=_dispatch(participant_hub, livestream_hub),
+            on_reconnect=_wake_all(participant_hub, livestream_hub),
+        )
+        await notifier.start()
+        watcher = Watcher(
+            log=event_log,
+            participants=participant_hub,
+            livestreams=livestream_hub,
+            limiter=StreamLimiter(settings.watch_max_streams_per_caller),
+            heartbeat_s=settings.watch_heartbeat_s,
+            coalesce_s=settings.watch_coalesce_s,
+        )
         health_servicer = health.aio.HealthServicer()
         server = build_server(
             livestreams=LivestreamServicer(
-                LivestreamService(db=db, rooms=rooms, page_tokens=page_tokens)
+                LivestreamService(db=db, rooms=rooms, page_tokens=page_tokens), watcher
             ),
             participants=ParticipantServicer(
-                ParticipantService(db=db, rooms=rooms, tokens=tokens, page_tokens=page_tokens)
+                ParticipantService(db=db, rooms=rooms, tokens=tokens, page_tokens=page_tokens),
+                watcher,
             ),
             health_servicer=health_servicer,
             authenticator=Authenticator(settings.jwt_secret),
@@ -91,18 +123,55 @@ class ApiApp:
             name="health-probe",
         )
         log.info("gRPC API listening", extra={"port": port})
-        return cls(server, port, health_servicer, pool, livekit, probe, settings.shutdown_grace_s)
+        return cls(
+            server,
+            port,
+            health_servicer,
+            pool,
+            livekit,
+            probe,
+            settings.shutdown_grace_s,
+            notifier,
+            participant_hub,
+            livestream_hub,
+        )
 
     async def stop(self) -> None:
         # Tell load balancers first, then drain: new calls are refused, in-flight ones finish.
         await self.health.enter_graceful_shutdown()
+        # Watch streams never finish by themselves: end them (UNAVAILABLE, so clients resume
+        # elsewhere) before draining the unary calls.
+        await self.participant_hub.close()
+        await self.livestream_hub.close()
         await self.server.stop(self.grace_s)
+        await self.notifier.close()
         self.probe.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.probe
         await self.livekit.aclose()
         await self.pool.close()
         log.info("gRPC API stopped")
+
+
+def _dispatch(
+    participants: ParticipantHub, livestreams: LivestreamHub
+) -> Callable[[str, str], None]:
+    def on_notify(channel: str, livestream_id: str) -> None:
+        if channel == PARTICIPANT_EVENTS:
+            participants.on_participant_events(livestream_id)
+        elif channel == LIVESTREAM_CHANGES:
+            participants.on_livestream_change(livestream_id)
+            livestreams.on_livestream_change(livestream_id)
+
+    return on_notify
+
+
+def _wake_all(participants: ParticipantHub, livestreams: LivestreamHub) -> Callable[[], None]:
+    def wake() -> None:
+        participants.wake_all()
+        livestreams.wake_all()
+
+    return wake
 
 
 async def run_api(settings: Settings) -> None:

@@ -81,6 +81,7 @@ class ConsumerApp:
             dsn=settings.database_url,
             reconciler=Reconciler(db=db, rooms=rooms, grace_s=settings.reconciliation_grace_s),
             reconcile_interval_s=settings.reconciliation_interval_minutes * 60.0,
+            event_retention_s=settings.event_retention_hours * 3600,
             stopping=stopping,
         )
         # Kept and awaited in stop(); with run_jobs=False (tests) it just waits for the stop.

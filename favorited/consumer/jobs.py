@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 import asyncpg
 
@@ -35,8 +36,10 @@ class JobRunner:
         dsn: str,
         reconciler: Reconciler,
         reconcile_interval_s: float,
+        event_retention_s: int,
         stopping: asyncio.Event,
     ) -> None:
+        self._event_retention_s = event_retention_s
         self._dsn = dsn
         self._reconciler = reconciler
         self._reconcile_interval_s = reconcile_interval_s
@@ -69,11 +72,13 @@ class JobRunner:
                 with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                     await asyncio.wait_for(conn.close(), timeout=2)
 
-    async def _lead(self, conn: asyncpg.Connection) -> None:
+    async def _lead(self, conn: asyncpg.Connection[Any]) -> None:
         inbox = PgInboxRepository(conn)
         next_reconcile = time.monotonic()
         while not self._stopping.is_set():
             while await inbox.purge_expired(PURGE_BATCH) == PURGE_BATCH:
+                pass
+            while await _purge_events(conn, self._event_retention_s) == PURGE_BATCH:
                 pass
             if time.monotonic() >= next_reconcile:
                 try:
@@ -88,3 +93,18 @@ class JobRunner:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._stopping.wait()
+
+
+# Bounded batches: short statements, short locks, no WAL bursts.
+_PURGE_EVENTS = """
+DELETE FROM participant_events WHERE (livestream_id, sequence) IN (
+    SELECT livestream_id, sequence FROM participant_events
+    WHERE create_time < clock_timestamp() - make_interval(secs => $1) LIMIT $2
+)
+"""
+
+
+async def _purge_events(conn: asyncpg.Connection[Any], retention_s: int) -> int:
+    """Forget participant events older than the replay window (resumes then need a snapshot)."""
+    status = await conn.execute(_PURGE_EVENTS, float(retention_s), PURGE_BATCH)
+    return int(status.rsplit(" ", 1)[-1])

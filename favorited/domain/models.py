@@ -63,6 +63,7 @@ class Livestream:
     peak_viewer_count: int
     unique_viewer_count: int
     livekit_room_sid: str | None
+    last_event_sequence: int  # the latest WatchParticipants sequence of this livestream
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,10 @@ from favorited import errors
 from favorited.domain import models
 from favorited.store.pool import Connection
 
-_COLUMNS = """
+COLUMNS = """
     id::text, room_name, title, description, status::text, created_by, max_participants,
     room_capacity, empty_timeout_s, metadata, create_time, update_time, start_time, end_time,
-    viewer_count, peak_viewer_count, unique_viewer_count, livekit_room_sid
+    viewer_count, peak_viewer_count, unique_viewer_count, livekit_room_sid, last_event_sequence
 """
 
 _INSERT = f"""
@@ -22,13 +22,13 @@ INSERT INTO livestreams
     (id, room_name, title, description, created_by, max_participants, room_capacity,
      empty_timeout_s, metadata)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
-_GET = f"SELECT {_COLUMNS} FROM livestreams WHERE id = $1"
+_GET = f"SELECT {COLUMNS} FROM livestreams WHERE id = $1"
 # NO KEY UPDATE: serialises joins of one livestream without blocking participants' FK checks.
 _GET_LOCKED = _GET + " FOR NO KEY UPDATE"
 _LIST = f"""
-SELECT {_COLUMNS} FROM livestreams
+SELECT {COLUMNS} FROM livestreams
 WHERE ($1::livestream_status IS NULL OR status = $1)
   AND ($2::text IS NULL OR created_by = $2)
   AND ($3::timestamptz IS NULL OR (create_time, id) < ($3, $4::uuid))
@@ -38,11 +38,11 @@ LIMIT $5
 _MARK_LIVE = f"""
 UPDATE livestreams SET status = 'LIVE', start_time = clock_timestamp(), livekit_room_sid = $2
 WHERE id = $1 AND status = 'SCHEDULED'
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
 _MARK_ERROR = f"""
 UPDATE livestreams SET status = 'ERROR' WHERE id = $1 AND status = 'SCHEDULED'
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
 # Ending is one statement: the livestream and all of its JOINED participants, however many.
 _END_TEMPLATE = """
@@ -58,7 +58,7 @@ SELECT count(*) FROM ended
 """
 _END = _END_TEMPLATE.format(where="id = $1")
 _END_BY_ROOM_SID = _END_TEMPLATE.format(where="livekit_room_sid = $1")
-_GET_BY_ROOM_SID = f"SELECT {_COLUMNS} FROM livestreams WHERE livekit_room_sid = $1"
+_GET_BY_ROOM_SID = f"SELECT {COLUMNS} FROM livestreams WHERE livekit_room_sid = $1"
 _RECORD_ROOM_SID = """
 UPDATE livestreams SET livekit_room_sid = $2
 WHERE room_name = $1 AND status IN ('SCHEDULED', 'LIVE') AND livekit_room_sid IS NULL
@@ -72,12 +72,12 @@ UPDATE livestreams SET unique_viewer_count = unique_viewer_count + (SELECT count
 WHERE id = $1
 """
 _LIST_LIVE = f"""
-SELECT {_COLUMNS} FROM livestreams
+SELECT {COLUMNS} FROM livestreams
 WHERE status = 'LIVE' AND ($1::uuid IS NULL OR id > $1)
 ORDER BY id LIMIT $2
 """
 _LIST_STUCK_SCHEDULED = f"""
-SELECT {_COLUMNS} FROM livestreams
+SELECT {COLUMNS} FROM livestreams
 WHERE status = 'SCHEDULED' AND create_time < clock_timestamp() - make_interval(secs => $1)
 ORDER BY create_time LIMIT 100
 """
@@ -89,7 +89,7 @@ UPDATE livestreams SET
     max_participants = COALESCE($5, max_participants),
     empty_timeout_s = COALESCE($6, empty_timeout_s)
 WHERE id = $1 AND status IN ('SCHEDULED', 'LIVE')
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
 
 
@@ -113,6 +113,7 @@ def to_livestream(row: asyncpg.Record) -> models.Livestream:
         peak_viewer_count=row["peak_viewer_count"],
         unique_viewer_count=row["unique_viewer_count"],
         livekit_room_sid=row["livekit_room_sid"],
+        last_event_sequence=row["last_event_sequence"],
     )
 
 

@@ -11,22 +11,22 @@ from favorited import errors
 from favorited.domain import models
 from favorited.store.pool import Connection
 
-_COLUMNS = """
+COLUMNS = """
     id::text, livestream_id::text, user_id, display_name, role::text, status::text, metadata,
     join_time, leave_time, livekit_participant_sid, livekit_room_sid, connected
 """
 _INSERT = f"""
 INSERT INTO participants (id, livestream_id, user_id, display_name, role, metadata)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
-_GET = f"SELECT {_COLUMNS} FROM participants WHERE id = $1"
+_GET = f"SELECT {COLUMNS} FROM participants WHERE id = $1"
 _FIND_JOINED = f"""
-SELECT {_COLUMNS} FROM participants
+SELECT {COLUMNS} FROM participants
 WHERE livestream_id = $1 AND user_id = $2 AND status = 'JOINED'
 """
 _LATEST = f"""
-SELECT {_COLUMNS} FROM participants
+SELECT {COLUMNS} FROM participants
 WHERE livestream_id = $1 AND user_id = $2
 ORDER BY join_time DESC, id DESC LIMIT 1
 """
@@ -36,7 +36,7 @@ SELECT count(*) FROM participants WHERE livestream_id = $1 AND role = $2 AND sta
 _MARK_LEFT = f"""
 UPDATE participants SET status = 'LEFT', leave_time = clock_timestamp(), connected = false
 WHERE id = $1 AND status = 'JOINED'
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
 _INSERT_FROM_SESSION = f"""
 INSERT INTO participants (id, livestream_id, user_id, display_name, role, metadata,
@@ -44,7 +44,7 @@ INSERT INTO participants (id, livestream_id, user_id, display_name, role, metada
 VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, NOT $8,
         CASE WHEN $8 THEN 'LEFT' ELSE 'JOINED' END::participant_status,
         CASE WHEN $8 THEN clock_timestamp() END)
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
 _BIND_SESSION = """
 UPDATE participants SET livekit_participant_sid = $2, livekit_room_sid = $3, connected = true
@@ -55,7 +55,7 @@ UPDATE participants SET status = 'LEFT', leave_time = clock_timestamp(), connect
 WHERE livekit_participant_sid = $1 AND status = 'JOINED'
 """
 _LIST_JOINED = f"""
-SELECT {_COLUMNS} FROM participants WHERE livestream_id = $1 AND status = 'JOINED'
+SELECT {COLUMNS} FROM participants WHERE livestream_id = $1 AND status = 'JOINED'
 ORDER BY join_time, id
 """
 _MARK_ABSENT_LEFT = """
@@ -64,7 +64,7 @@ WHERE livestream_id = $1 AND status = 'JOINED' AND NOT (user_id = ANY($2::text[]
   AND update_time < clock_timestamp() - make_interval(secs => $3)
 """
 _LIST = f"""
-SELECT {_COLUMNS} FROM participants
+SELECT {COLUMNS} FROM participants
 WHERE livestream_id = $1
   AND ($2::participant_status IS NULL OR status = $2)
   AND ($3::participant_role IS NULL OR role = $3)

@@ -275,6 +275,17 @@ def test_sync_retries_can_be_disabled(scripted: tuple[Script, str]) -> None:
     assert script.attempts == [("GetLivestream", None)]
 
 
+def test_caller_options_override_ours(scripted: tuple[Script, str]) -> None:
+    script, target = scripted
+    script.failures = 1
+    with (
+        create_channel(target, options=[("grpc.enable_retries", 0)]) as ch,
+        pytest.raises(grpc.RpcError),
+    ):
+        ls_grpc.LivestreamServiceStub(ch).GetLivestream(ls.GetLivestreamRequest(), timeout=10)
+    assert len(script.attempts) == 1
+
+
 def test_broken_status_details_still_give_code_and_message(scripted: tuple[Script, str]) -> None:
     script, target = scripted
     script.failures = 1

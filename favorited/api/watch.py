@@ -1,0 +1,256 @@
+"""The two Watch RPCs: snapshot or replay from the durable log, then live changes from the hubs.
+
+Guarantees (documented in the protos): WatchParticipants delivers every change after the
+snapshot's (or the client's) sequence exactly once, in sequence order, whichever API process
+serves it; WatchLivestream sends the state now, then every change, coalescing live-figure-only
+changes to one per WATCH_COALESCE_SECONDS per watcher while status changes go out at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from favorited import errors
+from favorited.api import convert
+from favorited.domain import models
+from favorited.store.events import ParticipantChange, PgEventLog
+from favorited.streams.livestreams import LatestState, LivestreamHub
+from favorited.streams.participants import ParticipantHub
+from favorited.streams.subscribers import Closing, Finished, Overflowed
+from favorited_api.v1 import livestream_service_pb2 as lpb
+from favorited_api.v1 import participant_service_pb2 as ppb
+
+SNAPSHOT_PAGE = 500
+_REPLAY_BATCH = 500
+
+
+def encode_change(change: ParticipantChange) -> ppb.WatchParticipantsResponse:
+    event = ppb.ParticipantEvent(
+        sequence=change.sequence,
+        type=ppb.ParticipantEventType.Value(f"PARTICIPANT_EVENT_TYPE_{change.type}"),
+        participant=convert.participant_to_proto(change.participant),
+    )
+    event.event_time.FromDatetime(change.create_time)
+    if change.details:
+        details = struct_pb2.Struct()
+        details.update(change.details)
+        event.details.CopyFrom(details)
+    return ppb.WatchParticipantsResponse(change=event)
+
+
+def _now() -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(datetime.now(UTC))
+    return ts
+
+
+class StreamLimiter:
+    """Caps concurrent Watch streams per caller in this process."""
+
+    def __init__(self, per_caller: int) -> None:
+        self._per_caller = per_caller
+        self._open: Counter[str] = Counter()
+
+    @contextlib.contextmanager
+    def hold(self, caller: models.Caller) -> Iterator[None]:
+        if self._open[caller.user_id] >= self._per_caller:
+            raise errors.ResourceExhaustedError(
+                f"At most {self._per_caller} concurrent Watch streams per caller.",
+                reason="TOO_MANY_STREAMS",
+            )
+        self._open[caller.user_id] += 1
+        try:
+            yield
+        finally:
+            self._open[caller.user_id] -= 1
+            if not self._open[caller.user_id]:
+                del self._open[caller.user_id]
+
+
+def _shutting_down() -> errors.DependencyUnavailableError:
+    return errors.DependencyUnavailableError(
+        "The server is shutting down; reconnect and resume.", reason="SERVER_SHUTTING_DOWN"
+    )
+
+
+class Watcher:
+    def __init__(
+        self,
+        *,
+        log: PgEventLog,
+        participants: ParticipantHub,
+        livestreams: LivestreamHub,
+        limiter: StreamLimiter,
+        heartbeat_s: float,
+        coalesce_s: float,
+    ) -> None:
+        self._log = log
+        self._participants = participants
+        self._livestreams = livestreams
+        self._limiter = limiter
+        self._heartbeat_s = heartbeat_s
+        self._coalesce_s = coalesce_s
+
+    async def watch_participants(
+        self, caller: models.Caller, livestream_id: str, after_sequence: int
+    ) -> AsyncIterator[ppb.WatchParticipantsResponse]:
+        if after_sequence < 0:
+            raise errors.InvalidArgumentError.single("after_sequence", "must not be negative")
+        with self._limiter.hold(caller):
+            try:
+                async with self._participants.subscribe(livestream_id) as reader:
+                    cursor = after_sequence
+                    if after_sequence == 0:
+                        snapshot = await self._log.snapshot(livestream_id)
+                        if snapshot is None:
+                            raise errors.LivestreamNotFoundError(livestream_id)
+                        for message in _snapshot_pages(snapshot.participants, snapshot.sequence):
+                            yield message
+                        cursor, ended = snapshot.sequence, snapshot.livestream.status.terminal
+                    else:
+                        ended = await self._check_resumable(livestream_id, after_sequence)
+                        async for message, sequence in self._replay(livestream_id, cursor):
+                            cursor = sequence
+                            yield message
+                    reader.advance(cursor)
+                    last = await self._log.livestream(livestream_id)
+                    if ended and last is not None and cursor >= last.last_event_sequence:
+                        return
+                    while True:
+                        try:
+                            entries = await reader.next(cursor, self._heartbeat_s)
+                        except Finished:
+                            return
+                        if not entries:
+                            yield ppb.WatchParticipantsResponse(
+                                heartbeat=ppb.WatchParticipantsHeartbeat(
+                                    sequence=cursor, time=_now()
+                                )
+                            )
+                            continue
+                        for change, message in entries:
+                            if change.sequence <= cursor:
+                                continue  # already sent by the snapshot or the replay
+                            yield message
+                            cursor = change.sequence
+                            reader.advance(cursor)
+            except Overflowed:
+                raise errors.ResourceExhaustedError(
+                    "The watcher fell behind; resume with after_sequence set to the last "
+                    "sequence received.",
+                    reason="WATCHER_TOO_SLOW",
+                    livestream=livestream_id,
+                ) from None
+            except Closing:
+                raise _shutting_down() from None
+
+    async def _check_resumable(self, livestream_id: str, after: int) -> bool:
+        livestream = await self._log.livestream(livestream_id)
+        if livestream is None:
+            raise errors.LivestreamNotFoundError(livestream_id)
+        if after > livestream.last_event_sequence:
+            raise errors.InvalidArgumentError.single(
+                "after_sequence", "is after the livestream's latest sequence"
+            )
+        first = await self._log.first_sequence(livestream_id)
+        if after < livestream.last_event_sequence and (first is None or after < first - 1):
+            raise errors.FailedPreconditionError(
+                "Events after this sequence are no longer kept; watch again from a snapshot "
+                "(after_sequence = 0).",
+                reason="SEQUENCE_EXPIRED",
+                livestream=livestream_id,
+            )
+        return livestream.status.terminal
+
+    async def _replay(
+        self, livestream_id: str, cursor: int
+    ) -> AsyncIterator[tuple[ppb.WatchParticipantsResponse, int]]:
+        while True:
+            batch = await self._log.after(livestream_id, cursor, _REPLAY_BATCH)
+            for change in batch:
+                cursor = change.sequence
+                yield encode_change(change), cursor
+            if len(batch) < _REPLAY_BATCH:
+                return
+
+    async def watch_livestream(
+        self, caller: models.Caller, livestream_id: str
+    ) -> AsyncIterator[lpb.WatchLivestreamResponse]:
+        with self._limiter.hold(caller):
+            try:
+                async with self._livestreams.subscribe(livestream_id) as state:
+                    sent = await self._log.livestream(livestream_id)
+                    if sent is None:
+                        raise errors.LivestreamNotFoundError(livestream_id)
+                    yield lpb.WatchLivestreamResponse(livestream=convert.livestream_to_proto(sent))
+                    sent_at = time.monotonic()
+                    while not sent.status.terminal:
+                        if not await state.wait(self._heartbeat_s):
+                            yield lpb.WatchLivestreamResponse(
+                                heartbeat=lpb.WatchLivestreamHeartbeat(time=_now())
+                            )
+                            continue
+                        latest = state.latest
+                        if latest is None or _visible(latest) == _visible(sent):
+                            continue
+                        if latest.status is sent.status:
+                            # Only live figures (or details) changed: coalesce within the window,
+                            # then send the newest value, so a burst ends on the true final one.
+                            wait_s = self._coalesce_s - (time.monotonic() - sent_at)
+                            if wait_s > 0:
+                                await _settle(state, sent, wait_s)
+                                latest = state.latest or latest
+                        sent, sent_at = latest, time.monotonic()
+                        yield lpb.WatchLivestreamResponse(
+                            livestream=convert.livestream_to_proto(sent)
+                        )
+            except Closing:
+                raise _shutting_down() from None
+
+
+async def _settle(state: LatestState, sent: models.Livestream, seconds: float) -> None:
+    """Let live-figure changes accumulate for `seconds`, but stop early for a status change."""
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        if not await state.wait(remaining):
+            return
+        if state.latest is not None and state.latest.status is not sent.status:
+            state.changed.set()  # let the caller see it as new, too
+            return
+
+
+def _visible(ls: models.Livestream) -> tuple[object, ...]:
+    return (
+        ls.status,
+        ls.viewer_count,
+        ls.peak_viewer_count,
+        ls.unique_viewer_count,
+        ls.title,
+        ls.description,
+        ls.max_participants,
+        ls.empty_timeout_s,
+        repr(ls.metadata),
+        ls.end_time,
+    )
+
+
+def _snapshot_pages(
+    participants: list[models.Participant], sequence: int
+) -> Iterator[ppb.WatchParticipantsResponse]:
+    pages = [
+        participants[i : i + SNAPSHOT_PAGE] for i in range(0, len(participants), SNAPSHOT_PAGE)
+    ] or [[]]
+    for index, page in enumerate(pages):
+        yield ppb.WatchParticipantsResponse(
+            snapshot=ppb.ParticipantSnapshot(
+                participants=[convert.participant_to_proto(p) for p in page],
+                sequence=sequence,
+                complete=index == len(pages) - 1,
+            )
+        )

@@ -1,0 +1,258 @@
+"""ParticipantHub: one feed per watched livestream per process, read once, shared by all.
+
+A feed keeps the most recent changes in a bounded ring shared by every local watcher; each
+watcher holds only its position (a sequence number), so a watcher costs a few hundred bytes
+however busy the livestream. The feed reads the next batch only when every watcher has read what
+the ring would drop, or when a watcher has not moved for `stall_s`: a burst (a room of 100,000
+ending) is paced to the watchers that keep up, and only a watcher that stalls falls out of the
+ring and is cut off, to resume from its sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from favorited import errors
+from favorited.store.events import ParticipantChange, PgEventLog
+from favorited.streams.subscribers import Closing, Finished, Overflowed
+
+log = logging.getLogger(__name__)
+
+Entry = tuple[ParticipantChange, Any]  # the change, and its message, built once for all
+
+
+class ParticipantFeed:
+    def __init__(
+        self,
+        livestream_id: str,
+        log_: PgEventLog,
+        head: int,
+        *,
+        encode: Callable[[ParticipantChange], Any],
+        ring_size: int,
+        stall_s: float,
+    ) -> None:
+        self.livestream_id = livestream_id
+        self._log = log_
+        self._encode = encode
+        self._ring: deque[Entry] = deque()
+        self._ring_size = ring_size
+        self._stall_s = stall_s
+        self.head = head  # the last sequence read from the log
+        self.positions: dict[object, int] = {}
+        self._changed = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._check_end = False
+        self.finished = False
+        self.closing = False
+        self.task: asyncio.Task[None] | None = None
+
+    # -- the feed's side -------------------------------------------------------------------
+
+    def wake(self, *, check_end: bool = False) -> None:
+        self._check_end = self._check_end or check_end
+        self._wake.set()
+
+    def close(self) -> None:
+        self.closing = True
+        self._announce()
+
+    def _announce(self) -> None:
+        # Waiters hold the event they saw; a fresh one is armed for the next change.
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def run(self) -> None:
+        while not self.finished:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._read_all()
+                if self._check_end:
+                    self._check_end = False
+                    livestream = await self._log.livestream(self.livestream_id)
+                    if livestream is not None and livestream.status.terminal:
+                        await self._read_all()
+                        self.finished = True
+                        self._announce()
+            except errors.DependencyUnavailableError:
+                # The next notification (or the notifier's reconnect) wakes us to try again.
+                log.warning(
+                    "participant feed read failed", extra={"livestream": self.livestream_id}
+                )
+
+    async def _read_all(self) -> None:
+        batch_size = max(self._ring_size // 2, 1)
+        while True:
+            batch = await self._log.after(self.livestream_id, self.head, batch_size)
+            if not batch:
+                return
+            evicted = len(self._ring) + len(batch) - self._ring_size
+            if evicted > 0:
+                await self._wait_for_readers(self._ring[evicted - 1][0].sequence)
+            for change in batch:
+                self._ring.append((change, self._encode(change)))
+            while len(self._ring) > self._ring_size:
+                self._ring.popleft()
+            self.head = batch[-1].sequence
+            self._announce()
+            if len(batch) < batch_size:
+                return
+
+    async def _wait_for_readers(self, sequence: int) -> None:
+        """Wait until every watcher has read `sequence`, or until one has stalled."""
+        moved_at = time.monotonic()
+        while self._slowest_reader() < sequence:
+            remaining = moved_at + self._stall_s - time.monotonic()
+            if remaining <= 0:
+                return  # the laggards fall out of the ring and are cut off
+            self._progress.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._progress.wait()
+            except TimeoutError:
+                return
+            moved_at = time.monotonic()
+
+    def _slowest_reader(self) -> float:
+        # A watcher already behind the ring's start is cut off anyway: it no longer holds us back.
+        floor = self._ring[0][0].sequence - 1 if self._ring else self.head
+        live = [p for p in self.positions.values() if p >= floor]
+        return min(live) if live else float("inf")
+
+    # -- a watcher's side ------------------------------------------------------------------
+
+    def advanced(self, token: object, sequence: int) -> None:
+        self.positions[token] = sequence
+        self._progress.set()
+
+    def after(self, sequence: int) -> list[Entry]:
+        """The ring's entries after `sequence`; raises Overflowed if some were dropped."""
+        if self.closing:
+            raise Closing
+        if sequence >= self.head:
+            if self.finished:
+                raise Finished
+            return []
+        if not self._ring or self._ring[0][0].sequence > sequence + 1:
+            raise Overflowed
+        start = sequence + 1 - self._ring[0][0].sequence
+        return [self._ring[i] for i in range(start, len(self._ring))]
+
+    def change_signal(self) -> asyncio.Event:
+        """Take this before looking at the ring; it is set by the next change after that."""
+        return self._changed
+
+
+class Reader:
+    """One watcher's handle on a feed: its position, and the ring after it."""
+
+    def __init__(self, feed: ParticipantFeed, token: object) -> None:
+        self._feed = feed
+        self._token = token
+
+    def advance(self, sequence: int) -> None:
+        self._feed.advanced(self._token, sequence)
+
+    async def next(self, sequence: int, timeout_s: float) -> list[Entry]:
+        """Entries after `sequence`, waiting up to `timeout_s` for some; [] after silence.
+
+        Raises Finished, Overflowed or Closing.
+        """
+        signal = self._feed.change_signal()
+        entries = self._feed.after(sequence)
+        if entries:
+            return entries
+        try:
+            async with asyncio.timeout(timeout_s):
+                await signal.wait()
+        except TimeoutError:
+            return []
+        return self._feed.after(sequence)
+
+
+class ParticipantHub:
+    def __init__(
+        self,
+        log_: PgEventLog,
+        *,
+        ring_size: int,
+        stall_s: float,
+        encode: Callable[[ParticipantChange], Any],
+    ) -> None:
+        self._log = log_
+        self._ring_size = ring_size
+        self._stall_s = stall_s
+        self._encode = encode
+        self._feeds: dict[str, ParticipantFeed] = {}
+        self._closing = False
+
+    @property
+    def feeds(self) -> int:
+        return len(self._feeds)
+
+    def on_participant_events(self, livestream_id: str) -> None:
+        if (feed := self._feeds.get(livestream_id)) is not None:
+            feed.wake()
+
+    def on_livestream_change(self, livestream_id: str) -> None:
+        if (feed := self._feeds.get(livestream_id)) is not None:
+            feed.wake(check_end=True)
+
+    def wake_all(self) -> None:
+        for feed in self._feeds.values():
+            feed.wake(check_end=True)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, livestream_id: str) -> AsyncIterator[Reader]:
+        """Register with the livestream's feed before the caller reads its catch-up.
+
+        A new feed starts from the sequence committed now; the caller's catch-up read comes
+        after it, so it reaches at least that far and the feed continues without a gap.
+        """
+        if self._closing:
+            raise Closing
+        feed = self._feeds.get(livestream_id)
+        if feed is None:
+            livestream = await self._log.livestream(livestream_id)
+            head = livestream.last_event_sequence if livestream is not None else 0
+            feed = self._feeds.get(livestream_id)  # another watcher may have won the race
+            if feed is None:
+                feed = ParticipantFeed(
+                    livestream_id,
+                    self._log,
+                    head,
+                    encode=self._encode,
+                    ring_size=self._ring_size,
+                    stall_s=self._stall_s,
+                )
+                self._feeds[livestream_id] = feed
+                feed.task = asyncio.create_task(
+                    feed.run(), name=f"participant-feed-{livestream_id}"
+                )
+                feed.wake(check_end=True)  # it may have ended already
+        token = object()
+        feed.positions[token] = feed.head
+        try:
+            yield Reader(feed, token)
+        finally:
+            del feed.positions[token]
+            feed._progress.set()
+            if not feed.positions and self._feeds.get(livestream_id) is feed:
+                del self._feeds[livestream_id]
+                if feed.task is not None:
+                    feed.task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await feed.task
+
+    async def close(self) -> None:
+        self._closing = True
+        for feed in list(self._feeds.values()):
+            feed.close()
