@@ -239,9 +239,13 @@ async def test_a_stalled_watcher_is_cut_off_while_fast_ones_keep_up(
         batch = _changes(await _take(fast, 1))
         received += len(batch)
     assert received == total
-    with pytest.raises(grpc.aio.AioRpcError) as info:
+
+    async def read_until_cut() -> None:
         while True:
             await _take(slow, 1)
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await read_until_cut()
     cut = failure(info.value)
     assert (cut.code, cut.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "WATCHER_TOO_SLOW")
     fast.cancel()
