@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import asyncpg
 import grpc
+from aiohttp import web
 from grpc_health.v1 import health
 from livekit import api as livekit_api
 
@@ -32,7 +33,7 @@ from favorited.domain.pagination import PageTokens
 from favorited.domain.participants import ParticipantService
 from favorited.livekit.gateway import LiveKitRoomGateway
 from favorited.livekit.tokens import LiveKitTokenMinter
-from favorited.metrics import Metrics
+from favorited.metrics import Metrics, serve_metrics
 from favorited.store.database import PgDatabase
 from favorited.store.events import PgEventLog
 from favorited.store.pool import create_pool
@@ -57,6 +58,7 @@ class ApiApp:
     notifier: PgNotifier
     participant_hub: ParticipantHub
     livestream_hub: LivestreamHub
+    metrics_runner: web.AppRunner | None
 
     @classmethod
     async def start(cls, settings: Settings, *, metrics: Metrics | None = None) -> ApiApp:
@@ -102,6 +104,7 @@ class ApiApp:
             heartbeat_s=settings.watch_heartbeat_s,
             coalesce_s=settings.watch_coalesce_s,
         )
+        metrics = metrics or Metrics()
         health_servicer = health.aio.HealthServicer()
         server = build_server(
             livestreams=LivestreamServicer(
@@ -113,8 +116,13 @@ class ApiApp:
             ),
             health_servicer=health_servicer,
             authenticator=Authenticator(settings.jwt_secret),
-            metrics=metrics or Metrics(),
+            metrics=metrics,
             max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+        )
+        metrics_runner = (
+            await serve_metrics(metrics, settings.grpc_host, settings.metrics_port)
+            if settings.metrics_port
+            else None
         )
         port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
         await server.start()
@@ -134,6 +142,7 @@ class ApiApp:
             notifier,
             participant_hub,
             livestream_hub,
+            metrics_runner,
         )
 
     async def stop(self) -> None:
@@ -145,6 +154,8 @@ class ApiApp:
         await self.livestream_hub.close()
         await self.server.stop(self.grace_s)
         await self.notifier.close()
+        if self.metrics_runner is not None:
+            await self.metrics_runner.cleanup()
         self.probe.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.probe

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from aiohttp import web
 from livekit import api as livekit_api
 
 from favorited.app.livekit import open_livekit
@@ -22,7 +23,7 @@ from favorited.consumer.worker import MessageHandler
 from favorited.domain.livekit_events import LiveKitEventService
 from favorited.domain.reconciliation import Reconciler
 from favorited.livekit.gateway import LiveKitRoomGateway
-from favorited.metrics import Metrics
+from favorited.metrics import Metrics, serve_metrics
 from favorited.store.database import PgDatabase
 from favorited.store.dead_letters import PgDeadLetterStore
 from favorited.store.pool import create_pool
@@ -41,6 +42,8 @@ class ConsumerApp:
     pool: asyncpg.Pool
     livekit: livekit_api.LiveKitAPI
     grace_s: float
+    metrics: Metrics
+    metrics_runner: web.AppRunner | None
 
     @classmethod
     async def start(
@@ -88,6 +91,11 @@ class ConsumerApp:
         jobs_task = asyncio.create_task(
             jobs.run() if run_jobs else _until(stopping), name="periodic-jobs"
         )
+        metrics_runner = (
+            await serve_metrics(metrics, settings.http_host, settings.metrics_port)
+            if settings.metrics_port
+            else None
+        )
         log.info("consumer started", extra={"queue": topology.queue})
         return cls(
             connection,
@@ -99,6 +107,8 @@ class ConsumerApp:
             pool,
             livekit,
             settings.shutdown_grace_s,
+            metrics,
+            metrics_runner,
         )
 
     async def stop(self) -> None:
@@ -115,6 +125,8 @@ class ConsumerApp:
         await self.connection.close()
         await self.livekit.aclose()
         await self.pool.close()
+        if self.metrics_runner is not None:
+            await self.metrics_runner.cleanup()
         log.info("consumer stopped")
 
 
