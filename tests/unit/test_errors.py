@@ -10,7 +10,7 @@ from favorited.api import errors as api_errors
 
 
 def _all_subclasses(cls: type) -> set[type]:
-    found = set()
+    found: set[type] = set()
     for sub in cls.__subclasses__():
         found |= {sub, *_all_subclasses(sub)}
     return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from favorited import errors
 from favorited.domain import rules
 
 
@@ -29,7 +30,7 @@ def test_violations_collect_every_field() -> None:
     v.text("title", "", required=True, max_len=10)
     v.text("description", "x" * 11, required=False, max_len=10)
     v.metadata("metadata", {"k": "\x00"})
-    with pytest.raises(rules.errors.InvalidArgumentError) as info:
+    with pytest.raises(errors.InvalidArgumentError) as info:
         v.raise_if_any()
     assert [x.field for x in info.value.violations] == [
         "room_name",
