@@ -9,8 +9,8 @@ from favorited import errors
 from favorited.api import errors as api_errors
 
 
-def _all_subclasses(cls: type) -> set[type]:
-    found: set[type] = set()
+def _all_subclasses(cls: type[errors.FavoritedError]) -> set[type[errors.FavoritedError]]:
+    found: set[type[errors.FavoritedError]] = set()
     for sub in cls.__subclasses__():
         found |= {sub, *_all_subclasses(sub)}
     return found
