@@ -122,12 +122,9 @@ class LivestreamService:
                 after=after,
                 limit=query.page_size + 1,
             )
-        items = rows[: query.page_size]
-        token = ""
-        if len(rows) > query.page_size:
-            last = items[-1]
-            token = self._page_tokens.encode("livestreams", filters, (last.create_time, last.id))
-        return models.Page(items=items, next_page_token=token)
+        return self._page_tokens.page(
+            rows, query.page_size, "livestreams", filters, lambda ls: (ls.create_time, ls.id)
+        )
 
     async def update_livestream(
         self, caller: models.Caller, livestream_id: str, changes: models.LivestreamChanges

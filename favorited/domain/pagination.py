@@ -12,9 +12,14 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from favorited import errors
+from favorited.domain import models
+
+T = TypeVar("T")
 
 _MAC_BYTES = 16
 
@@ -60,6 +65,20 @@ class PageTokens:
         if token_kind != kind or fingerprint != _fingerprint(filters):
             raise invalid
         return cursor
+
+
+    def page(
+        self,
+        rows: list[T],
+        size: int,
+        kind: str,
+        filters: dict[str, str],
+        key: Callable[[T], tuple[datetime, str]],
+    ) -> models.Page[T]:
+        """Cut `rows` (fetched with limit size + 1) to a page; the extra row says there is more."""
+        items = rows[:size]
+        token = self.encode(kind, filters, key(items[-1])) if len(rows) > size else ""
+        return models.Page(items=items, next_page_token=token)
 
 
 def _fingerprint(filters: dict[str, str]) -> str:

@@ -206,12 +206,9 @@ class ParticipantService:
                 after=after,
                 limit=query.page_size + 1,
             )
-        items = rows[: query.page_size]
-        token = ""
-        if len(rows) > query.page_size:
-            last = items[-1]
-            token = self._page_tokens.encode("participants", filters, (last.join_time, last.id))
-        return models.Page(items=items, next_page_token=token)
+        return self._page_tokens.page(
+            rows, query.page_size, "participants", filters, lambda p: (p.join_time, p.id)
+        )
 
 
 async def _get_livestream(
