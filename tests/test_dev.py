@@ -13,11 +13,63 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import aio_pika
+import aiohttp
 import pytest
 
+from tests.support.waiting import until
+
 GRPCURL = Path(sys.executable).parent / "grpcurl"
+
+
+async def _grpcurl(*argv: str) -> dict[str, Any]:
+    run = await asyncio.create_subprocess_exec(
+        str(GRPCURL), *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await run.communicate()
+    assert run.returncode == 0, err.decode()
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+async def _newcomer_connects(banner: list[str], create_command: str, livestream_id: str) -> None:
+    """README: join with a token, "connect" through the emulator, see the participant appear."""
+    argv = shlex.split(create_command)
+    auth, target = argv[argv.index("-H") + 1], argv[-2]
+    livekit_url = next(line.split()[1] for line in banner if line.strip().startswith("LiveKit "))
+    request = json.dumps({"livestream_id": livestream_id, "display_name": "Alice", "role": 1})
+    joined = await _grpcurl(
+        "-plaintext",
+        "-H",
+        auth,
+        "-d",
+        request,
+        target,
+        "favorited.v1.ParticipantService/JoinLivestream",
+    )
+    connect = f"{livekit_url}/_emulator/connect"
+    async with aiohttp.ClientSession() as http, http.post(connect, data=joined["token"]) as r:
+        assert r.status == 200
+        sid = (await r.json())["sid"]
+
+    async def connected() -> bool:
+        listed = await _grpcurl(
+            "-plaintext",
+            "-H",
+            auth,
+            "-d",
+            json.dumps({"livestream_id": livestream_id}),
+            target,
+            "favorited.v1.ParticipantService/ListParticipants",
+        )
+        return any(
+            p.get("livekit_participant_sid") == sid and p.get("connected")
+            for p in listed.get("participants", [])
+        )
+
+    await until(connected)  # webhook → shim → RabbitMQ → consumer → PostgreSQL
 
 
 @pytest.mark.timeout(120)
@@ -76,6 +128,7 @@ async def test_dev_runs_everything_and_its_examples_work_as_printed() -> None:
         assert created["room_name"] == "my-first-stream"
         listed = json.loads(outputs[3])["livestreams"]
         assert [ls["id"] for ls in listed] == [created["id"]]
+        await _newcomer_connects(banner, commands[2], created["id"])
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)

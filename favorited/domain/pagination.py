@@ -66,7 +66,6 @@ class PageTokens:
             raise invalid
         return cursor
 
-
     def page(
         self,
         rows: list[T],

@@ -11,6 +11,7 @@ from livekit.protocol import models
 
 from .auth import ApiKeyAuthenticator, validate_credentials
 from .background import TaskSupervisor
+from .client_routes import add_client_routes
 from .faults import FaultInjector
 from .rooms import Clock, RoomRegistry
 from .roomservice import room_service_methods
@@ -93,6 +94,9 @@ class LiveKitEmulator:
                 authenticator=self._authenticator,
                 faults=self._faults,
                 record=self._requests.append,
+                extra_routes=lambda app: add_client_routes(
+                    app, connect=self.connect, disconnect=self.disconnect
+                ),
             )
             self._runner = await serve_app(app, self._host, self._port, SHUTDOWN_TIMEOUT_S)
             self._port = self._runner.addresses[0][1]

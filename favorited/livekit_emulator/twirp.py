@@ -117,13 +117,16 @@ def create_app(
     authenticator: ApiKeyAuthenticator,
     faults: FaultInjector,
     record: Callable[[RecordedRequest], None],
+    extra_routes: Callable[[web.Application], None] | None = None,
 ) -> web.Application:
-    """Build the Twirp application; every path goes through one handler so unknown routes
+    """Build the Twirp application; every other path goes through one handler so unknown routes
     still get Twirp's ``bad_route`` (and the auth middleware) rather than aiohttp's 404/405."""
     handler = _TwirpHandler(
         methods=methods, authenticator=authenticator, faults=faults, record=record
     )
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    if extra_routes is not None:
+        extra_routes(app)  # registered first: the catch-all below would shadow them
     app.router.add_route("*", "/{path:.*}", handler.handle)
     return app
 
