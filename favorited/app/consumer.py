@@ -17,6 +17,7 @@ from favorited.app.livekit import open_livekit
 from favorited.app.signals import wait_for_termination
 from favorited.broker.topology import Topology
 from favorited.config import Settings
+from favorited.consumer.batching import BatchApplier
 from favorited.consumer.dead_letters import DeadLetterRecorder
 from favorited.consumer.jobs import JobRunner
 from favorited.consumer.worker import MessageHandler
@@ -36,6 +37,7 @@ class ConsumerApp:
     connection: AbstractRobustConnection
     consumers: list[tuple[AbstractQueue, str]]
     handler: MessageHandler
+    applier: BatchApplier
     jobs: JobRunner
     jobs_task: asyncio.Task[None]
     stopping: asyncio.Event
@@ -57,13 +59,13 @@ class ConsumerApp:
         db = PgDatabase(pool, acquire_timeout_s=settings.db_timeout_s)
         livekit = open_livekit(settings)
         rooms = LiveKitRoomGateway(livekit, timeout_s=settings.livekit_timeout_s)
-        handler = MessageHandler(
-            service=LiveKitEventService(
-                db=db, inbox_retention_s=settings.inbox_retention_hours * 3600
-            ),
-            metrics=metrics,
-            stopping=stopping,
+        applier = BatchApplier(
+            LiveKitEventService(db=db, inbox_retention_s=settings.inbox_retention_hours * 3600),
+            workers=settings.webhook_queue_concurrency,
+            batch_size=settings.webhook_batch_size,
         )
+        applier.start()
+        handler = MessageHandler(applier=applier, metrics=metrics, stopping=stopping)
         recorder = DeadLetterRecorder(
             store=PgDeadLetterStore(pool),
             metrics=metrics,
@@ -73,8 +75,10 @@ class ConsumerApp:
         topology = Topology(settings.webhook_queue, settings.webhook_max_deliveries)
         connection = await aio_pika.connect_robust(settings.amqp_url, timeout=10)
         channel = await connection.channel()
-        # Prefetch bounds both the messages held and the events applied concurrently.
-        await channel.set_qos(prefetch_count=settings.webhook_queue_concurrency)
+        # Prefetch bounds the messages held: enough to fill every worker's batch.
+        await channel.set_qos(
+            prefetch_count=settings.webhook_queue_concurrency * settings.webhook_batch_size
+        )
         queue, dlq = await topology.declare(channel)
         consumers = [
             (queue, await queue.consume(handler, no_ack=False)),
@@ -101,6 +105,7 @@ class ConsumerApp:
             connection,
             consumers,
             handler,
+            applier,
             jobs,
             jobs_task,
             stopping,
@@ -122,6 +127,7 @@ class ConsumerApp:
             async with asyncio.timeout(self.grace_s):
                 await self.handler.idle.wait()
         await self.jobs_task
+        await self.applier.stop()
         await self.connection.close()
         await self.livekit.aclose()
         await self.pool.close()

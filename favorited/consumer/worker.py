@@ -16,14 +16,11 @@ from datetime import UTC, datetime
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from favorited import errors
+from favorited.consumer.batching import TRANSIENT, BatchApplier
 from favorited.consumer.messages import UndecodableMessageError, decode
-from favorited.domain.livekit_events import LiveKitEventService
 from favorited.metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-_TRANSIENT = (errors.DependencyUnavailableError, errors.AbortedError)
 
 
 class Backoff:
@@ -46,12 +43,12 @@ class MessageHandler:
     def __init__(
         self,
         *,
-        service: LiveKitEventService,
+        applier: BatchApplier,
         metrics: Metrics,
         stopping: asyncio.Event,
         backoff: Backoff | None = None,
     ) -> None:
-        self._service = service
+        self._applier = applier
         self._metrics = metrics
         self._stopping = stopping
         self._backoff = backoff or Backoff()
@@ -88,8 +85,8 @@ class MessageHandler:
         attempt = 0
         while True:
             try:
-                outcome = await self._service.apply(event)
-            except _TRANSIENT as exc:
+                outcome = await self._applier.apply(event)
+            except TRANSIENT as exc:
                 if self._stopping.is_set():
                     await message.nack(requeue=True)
                     return

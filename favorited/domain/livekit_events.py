@@ -58,12 +58,23 @@ class LiveKitEventService:
         self._retention_s = inbox_retention_s
 
     async def apply(self, event: LiveKitEvent) -> Outcome:
+        return (await self.apply_many([event]))[0]
+
+    async def apply_many(self, events: list[LiveKitEvent]) -> list[Outcome]:
+        """Apply events in one transaction (one commit for all), each with its inbox row.
+
+        A duplicate within the batch is recognised like any other: its id is claimed already.
+        """
+        outcomes: list[Outcome] = []
         async with self._db.transaction() as tx:
-            if not await tx.inbox.claim(event.event_id, event.event, ttl_s=self._retention_s):
-                return Outcome.DUPLICATE
-            outcome = await self._effect(tx, event)
-            await tx.inbox.record_outcome(event.event_id, outcome.value)
-        return outcome
+            for event in events:
+                if not await tx.inbox.claim(event.event_id, event.event, ttl_s=self._retention_s):
+                    outcomes.append(Outcome.DUPLICATE)
+                    continue
+                outcome = await self._effect(tx, event)
+                await tx.inbox.record_outcome(event.event_id, outcome.value)
+                outcomes.append(outcome)
+        return outcomes
 
     async def _effect(self, tx: ports.UnitOfWork, event: LiveKitEvent) -> Outcome:
         match event.event:
