@@ -5,6 +5,10 @@ whatever is waiting (up to `batch_size`) and apply it with one COMMIT. Commits, 
 dominate the cost of applying a webhook, so under load this multiplies throughput, while a lone
 event still goes through at once (a batch is never waited for).
 
+Events are partitioned over the workers by room: one room's events always go to the same worker,
+so they keep their delivery order and concurrent transactions never wait on each other's
+livestream row locks (every effect locks its livestream first).
+
 A batch that fails for a reason other than a transient one is re-applied event by event, so only
 the event at fault fails and the others are not held back by it.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import zlib
 
 from favorited import errors
 from favorited.domain.livekit_events import LiveKitEvent, LiveKitEventService, Outcome
@@ -28,15 +33,14 @@ _Pending = tuple[LiveKitEvent, "asyncio.Future[Outcome]"]
 class BatchApplier:
     def __init__(self, service: LiveKitEventService, *, workers: int, batch_size: int) -> None:
         self._service = service
-        self._workers = workers
         self._batch_size = batch_size
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._queues: list[asyncio.Queue[_Pending]] = [asyncio.Queue() for _ in range(workers)]
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._work(), name=f"apply-worker-{i}")
-            for i in range(self._workers)
+            asyncio.create_task(self._work(queue), name=f"apply-worker-{i}")
+            for i, queue in enumerate(self._queues)
         ]
 
     async def stop(self) -> None:
@@ -46,23 +50,23 @@ class BatchApplier:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         # Whatever was never applied is released; its message goes back to the queue unacked.
-        while not self._queue.empty():
-            _, future = self._queue.get_nowait()
-            future.cancel()
+        for queue in self._queues:
+            while not queue.empty():
+                _, future = queue.get_nowait()
+                future.cancel()
 
     async def apply(self, event: LiveKitEvent) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        await self._queue.put((event, future))
+        # zlib.crc32, not hash(): the same room must map to the same worker in every process run.
+        queue = self._queues[zlib.crc32(event.room_sid.encode()) % len(self._queues)]
+        await queue.put((event, future))
         return await future
 
-    async def _work(self) -> None:
+    async def _work(self, queue: asyncio.Queue[_Pending]) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            # Same-room events keep their order (stable sort); rooms are locked in one global
-            # order, so concurrent batches do not deadlock on each other.
-            batch.sort(key=lambda pending: pending[0].room_sid)
+            batch = [await queue.get()]
+            while len(batch) < self._batch_size and not queue.empty():
+                batch.append(queue.get_nowait())
             await self._apply(batch)
 
     async def _apply(self, batch: list[_Pending]) -> None:
