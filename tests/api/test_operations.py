@@ -121,3 +121,29 @@ async def test_sigterm_reports_not_serving_drains_in_flight_calls_and_exits_0(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_an_unexpected_failure_is_internal_with_a_reference_and_no_internals(
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    auth: Auth,
+    db: Any,
+    room_name: str,
+    caplog: Any,
+) -> None:
+    # A constraint the code knows nothing about stands in for "a bug": the database refuses
+    # the insert with an error no adapter maps.
+    await db.execute(
+        "ALTER TABLE livestreams ADD CONSTRAINT test_only_no_boom CHECK (title <> 'boom')"
+    )
+    try:
+        failure = await fails(create(livestreams, auth("alice"), room_name, title="boom"))
+    finally:
+        await db.execute("ALTER TABLE livestreams DROP CONSTRAINT test_only_no_boom")
+    assert (failure.code, failure.reason) == (grpc.StatusCode.INTERNAL, "INTERNAL")
+    reference = failure.metadata["reference"]
+    assert reference in failure.message
+    for secret in ("test_only_no_boom", "CHECK", "livestreams", "Traceback", "asyncpg"):
+        assert secret not in failure.message
+    # The server logged the real cause once, under the same reference.
+    logged = [r for r in caplog.records if getattr(r, "reference", None) == reference]
+    assert len(logged) == 1 and logged[0].exc_info is not None
