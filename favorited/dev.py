@@ -51,7 +51,7 @@ async def _embedded_postgres(directory: Path) -> AsyncIterator[str]:
 
 
 class BrokerUnreachableError(Exception):
-    pass
+    """RabbitMQ did not answer at AMQP_URL; `favorited dev` explains how to start one."""
 
 
 @contextlib.asynccontextmanager

@@ -76,10 +76,11 @@ class JobRunner:
         inbox = PgInboxRepository(conn)
         next_reconcile = time.monotonic()
         while not self._stopping.is_set():
+            # A full batch means there may be more: go again until one comes back short.
             while await inbox.purge_expired(PURGE_BATCH) == PURGE_BATCH:
-                pass
+                continue
             while await _purge_events(conn, self._event_retention_s) == PURGE_BATCH:
-                pass
+                continue
             if time.monotonic() >= next_reconcile:
                 try:
                     await self._reconciler.run_once()
