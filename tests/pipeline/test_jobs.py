@@ -64,7 +64,7 @@ async def test_one_runner_at_a_time_and_expired_rows_are_purged(
         remaining = "SELECT array_agg(event_id) FROM webhook_inbox"
 
         async def purged() -> bool:
-            return await db.fetchval(remaining) == ["EV_fresh"]
+            return bool(await db.fetchval(remaining) == ["EV_fresh"])
 
         await until(purged)  # in batches of 1,000, the live id kept
         leader = next(i for i, r in enumerate(runners) if r.is_leader)
