@@ -79,17 +79,17 @@ class ParticipantService:
                 )
                 if owner != participant_id:
                     return self._grant(livestream, await self._replayed(tx, owner, livestream.id))
-            if await tx.participants.find_joined(livestream.id, caller.user_id) is not None:
+            # Read after the lock was granted (a statement of its own), so the count is current.
+            already, viewers = await tx.participants.join_state(livestream.id, caller.user_id)
+            if already:
                 raise errors.ParticipantAlreadyJoinedError(livestream.id, caller.user_id)
-            if req.role is models.Role.VIEWER:
-                joined = await tx.participants.count_joined(livestream.id, models.Role.VIEWER)
-                if joined >= livestream.max_participants:
-                    raise errors.ResourceExhaustedError(
-                        "The livestream has no free viewer seats.",
-                        reason="LIVESTREAM_FULL",
-                        livestream=livestream.id,
-                        max_participants=str(livestream.max_participants),
-                    )
+            if req.role is models.Role.VIEWER and viewers >= livestream.max_participants:
+                raise errors.ResourceExhaustedError(
+                    "The livestream has no free viewer seats.",
+                    reason="LIVESTREAM_FULL",
+                    livestream=livestream.id,
+                    max_participants=str(livestream.max_participants),
+                )
             participant = await tx.participants.insert(
                 participant_id=participant_id,
                 livestream_id=livestream.id,

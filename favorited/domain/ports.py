@@ -96,7 +96,9 @@ class ParticipantRepository(Protocol):
         """The user's most recent participant in the livestream, JOINED or LEFT."""
         ...
 
-    async def count_joined(self, livestream_id: str, role: models.Role) -> int: ...
+    async def join_state(self, livestream_id: str, user_id: str) -> tuple[bool, int]:
+        """Whether the user is JOINED, and how many viewers are, in one round trip."""
+        ...
 
     async def mark_left(self, participant_id: str) -> models.Participant | None:
         """JOINED → LEFT with leave_time; None when it had already left."""

@@ -30,8 +30,12 @@ SELECT {COLUMNS} FROM participants
 WHERE livestream_id = $1 AND user_id = $2
 ORDER BY join_time DESC, id DESC LIMIT 1
 """
-_COUNT_JOINED = """
-SELECT count(*) FROM participants WHERE livestream_id = $1 AND role = $2 AND status = 'JOINED'
+_JOIN_STATE = """
+SELECT
+    EXISTS (SELECT 1 FROM participants
+            WHERE livestream_id = $1 AND user_id = $2 AND status = 'JOINED'),
+    (SELECT count(*) FROM participants
+     WHERE livestream_id = $1 AND role = 'VIEWER' AND status = 'JOINED')
 """
 _MARK_LEFT = f"""
 UPDATE participants SET status = 'LEFT', leave_time = clock_timestamp(), connected = false
@@ -129,9 +133,10 @@ class PgParticipantRepository:
     async def latest(self, livestream_id: str, user_id: str) -> models.Participant | None:
         return await self._one(_LATEST, livestream_id, user_id)
 
-    async def count_joined(self, livestream_id: str, role: models.Role) -> int:
-        count = await self._conn.fetchval(_COUNT_JOINED, livestream_id, role)
-        return int(count)
+    async def join_state(self, livestream_id: str, user_id: str) -> tuple[bool, int]:
+        row = await self._conn.fetchrow(_JOIN_STATE, livestream_id, user_id)
+        assert row is not None
+        return bool(row[0]), int(row[1])
 
     async def mark_left(self, participant_id: str) -> models.Participant | None:
         return await self._one(_MARK_LEFT, participant_id)
