@@ -57,6 +57,10 @@ WITH ended AS (
 SELECT count(*) FROM ended
 """
 _END = _END_TEMPLATE.format(where="id = $1")
+# Ending a livestream of 100,000 participants is one statement, but a long one (its triggers write
+# 100,000 events): it gets its own, longer, timeout instead of DATABASE_TIMEOUT_SECONDS.
+END_TIMEOUT_S = 120.0
+_END_TIMEOUT = f"SET LOCAL statement_timeout = '{int(END_TIMEOUT_S * 1000)}ms'"
 _END_BY_ROOM_SID = _END_TEMPLATE.format(where="livekit_room_sid = $1")
 _GET_BY_ROOM_SID = f"SELECT {COLUMNS} FROM livestreams WHERE livekit_room_sid = $1"
 _RECORD_ROOM_SID = """
@@ -170,10 +174,15 @@ class PgLivestreamRepository:
         return await self._one(_MARK_ERROR, livestream_id)
 
     async def end(self, livestream_id: str) -> bool:
-        return bool(await self._conn.fetchval(_END, livestream_id))
+        return await self._end(_END, livestream_id)
 
     async def end_by_room_sid(self, room_sid: str) -> bool:
-        return bool(await self._conn.fetchval(_END_BY_ROOM_SID, room_sid))
+        return await self._end(_END_BY_ROOM_SID, room_sid)
+
+    async def _end(self, sql: str, key: str) -> bool:
+        # Callers run this inside their transaction, so SET LOCAL lasts until its end only.
+        await self._conn.execute(_END_TIMEOUT)
+        return bool(await self._conn.fetchval(sql, key, timeout=END_TIMEOUT_S))
 
     async def get_by_room_sid(
         self, room_sid: str, *, lock: bool = False

@@ -266,3 +266,48 @@ async def test_delete_succeeds_when_the_room_is_already_gone(
         pb.DeleteLivestreamRequest(livestream_id=ls.id), metadata=auth("alice")
     )
     assert ended.livestream.status == livestream_pb2.LIVESTREAM_STATUS_ENDED
+
+
+async def test_ending_a_big_livestream_is_not_cut_by_the_statement_timeout(
+    database_url: str,
+    emulator: LiveKitEmulator,
+    auth: Auth,
+    db: asyncpg.Pool,
+    clean: None,
+    room_name: str,
+) -> None:
+    import grpc as grpc_
+
+    from favorited.app import ApiApp
+    from tests.conftest import make_settings
+
+    # A statement timeout far below what ending 20,000 participants takes (their triggers write
+    # 20,000 events): the end must still succeed, as one statement.
+    app = await ApiApp.start(
+        make_settings(database_url, emulator.url, DATABASE_TIMEOUT_SECONDS="0.2")
+    )
+    try:
+        async with grpc_.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            stub = ls_grpc.LivestreamServiceStub(channel)
+            ls = await create(stub, auth("alice"), room_name)
+            await db.execute(
+                "INSERT INTO participants (id, livestream_id, user_id, display_name, role,"
+                " connected) SELECT gen_random_uuid(), $1, 'v' || g, 'V', 'VIEWER', true"
+                " FROM generate_series(1, 20000) g",
+                ls.id,
+                timeout=60,
+            )
+            ended = await stub.DeleteLivestream(
+                pb.DeleteLivestreamRequest(livestream_id=ls.id), metadata=auth("alice")
+            )
+        assert ended.livestream.status == livestream_pb2.LIVESTREAM_STATUS_ENDED
+        assert ended.livestream.viewer_count == 0
+        assert (
+            await db.fetchval(
+                "SELECT count(*) FROM participants WHERE livestream_id = $1 AND status = 'JOINED'",
+                ls.id,
+            )
+            == 0
+        )
+    finally:
+        await app.stop()
