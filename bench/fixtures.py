@@ -7,9 +7,8 @@ figures), so the state is what the service would have built, only faster to make
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import asyncpg
+from favorited.store.pool import Connection
 
 HOST_USER = "bench-host"
 
@@ -26,7 +25,7 @@ INSERT INTO participants (id, livestream_id, user_id, display_name, role, connec
                           livekit_participant_sid, livekit_room_sid)
 SELECT gen_random_uuid(), $1, $2 || g, 'Viewer ' || g, 'VIEWER', $5,
        CASE WHEN $5 THEN 'PA_' || $2 || g END, CASE WHEN $5 THEN $6 END
-FROM generate_series($3, $4) g
+FROM generate_series($3::int, $4::int) g
 """
 _CHUNK = 20_000
 
@@ -39,7 +38,7 @@ class Stream:
 
 
 async def live_livestreams(
-    conn: asyncpg.Connection[Any], count: int, *, prefix: str, max_participants: int = 10_000
+    conn: Connection, count: int, *, prefix: str, max_participants: int = 10_000
 ) -> list[Stream]:
     """`count` LIVE livestreams with room sids (`prefix` must be lowercase [a-z0-9_-])."""
     rows = await conn.fetch(_LIVESTREAMS, prefix, HOST_USER, max_participants, count)
@@ -47,7 +46,7 @@ async def live_livestreams(
 
 
 async def joined_participants(
-    conn: asyncpg.Connection[Any],
+    conn: Connection,
     stream: Stream,
     count: int,
     *,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,11 +16,19 @@ from typing import Any
 
 from livekit import api
 
-_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+from bench.fixtures import Stream
+
+JOINED = "participant_joined"
+LEFT = "participant_left"
 
 
-def sid(prefix: str) -> str:
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(12))
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One webhook event: its id, its name and its body bytes (LiveKit's protojson)."""
+
+    event_id: str
+    event: str
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,44 +38,82 @@ class Webhook:
     headers: dict[str, str]
 
 
+def participant_event(
+    event: str, stream: Stream, *, event_id: str, participant_sid: str, identity: str, at_ms: int
+) -> Event:
+    payload = _base(event, event_id, stream)
+    payload["participant"] = {
+        "sid": participant_sid,
+        "identity": identity,
+        "name": identity,
+        "state": "ACTIVE",
+        "joinedAt": str(at_ms // 1000),
+        "joinedAtMs": str(at_ms),
+        "permission": {"canSubscribe": True, "canPublish": False},
+    }
+    return Event(event_id, event, json.dumps(payload).encode())
+
+
+def room_event(event: str, stream: Stream, *, event_id: str) -> Event:
+    return Event(event_id, event, json.dumps(_base(event, event_id, stream)).encode())
+
+
+def sessions(streams: list[Stream], count: int, *, tag: str, block: int = 200) -> list[Event]:
+    """`count` sessions (joined, then left) spread over `streams`: 2 x count events.
+
+    Sessions start in blocks; each block's `left`s are interleaved with the next block's
+    `joined`s, so sessions overlap as in a room, and the last block's `left`s come at the end.
+    Event ids start with `EV_<tag>_`, so a run's inbox rows can be counted by prefix.
+    """
+    now_ms = int(time.time() * 1000)
+
+    def joined(i: int) -> Event:
+        return participant_event(
+            JOINED,
+            streams[i % len(streams)],
+            event_id=f"EV_{tag}_{2 * i}",
+            participant_sid=f"PA_{tag}_{i}",
+            identity=f"u{tag}-{i}",
+            at_ms=now_ms + i,
+        )
+
+    def left(i: int) -> Event:
+        return participant_event(
+            LEFT,
+            streams[i % len(streams)],
+            event_id=f"EV_{tag}_{2 * i + 1}",
+            participant_sid=f"PA_{tag}_{i}",
+            identity=f"u{tag}-{i}",
+            at_ms=now_ms + i,
+        )
+
+    events: list[Event] = []
+    starts = range(0, count, block)
+    for start in starts:
+        current = list(range(start, min(start + block, count)))
+        previous = list(range(max(start - block, 0), start))
+        for k, i in enumerate(current):
+            events.append(joined(i))
+            if k < len(previous):
+                events.append(left(previous[k]))
+        events.extend(left(i) for i in previous[len(current) :])
+    last = starts[-1] if starts else 0
+    events.extend(left(i) for i in range(last, count))
+    return events
+
+
 @dataclass(frozen=True, slots=True)
 class Signer:
     key: str
     secret: str
     ttl: timedelta = timedelta(minutes=30)
 
-    def participant(
-        self,
-        event: str,
-        *,
-        room_sid: str,
-        room_name: str,
-        participant_sid: str,
-        identity: str,
-        joined_at_ms: int,
-    ) -> Webhook:
-        payload: dict[str, Any] = _base(event, room_sid, room_name)
-        payload["participant"] = {
-            "sid": participant_sid,
-            "identity": identity,
-            "name": identity,
-            "state": "ACTIVE",
-            "joinedAt": str(joined_at_ms // 1000),
-            "joinedAtMs": str(joined_at_ms),
-            "permission": {"canSubscribe": True, "canPublish": False},
-        }
-        return self._signed(payload)
-
-    def room(self, event: str, *, room_sid: str, room_name: str) -> Webhook:
-        return self._signed(_base(event, room_sid, room_name))
-
-    def _signed(self, payload: dict[str, Any]) -> Webhook:
-        body = json.dumps(payload).encode()
-        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    def sign(self, event: Event) -> Webhook:
+        digest = base64.b64encode(hashlib.sha256(event.body).digest()).decode()
         token = api.AccessToken(self.key, self.secret).with_ttl(self.ttl).with_sha256(digest)
         return Webhook(
-            event_id=payload["id"],
-            body=body,
+            event_id=event.event_id,
+            body=event.body,
             headers={
                 "Authorization": token.to_jwt(),
                 "Content-Type": "application/webhook+json",
@@ -76,10 +121,10 @@ class Signer:
         )
 
 
-def _base(event: str, room_sid: str, room_name: str) -> dict[str, Any]:
+def _base(event: str, event_id: str, stream: Stream) -> dict[str, Any]:
     return {
         "event": event,
-        "id": sid("EV_"),
+        "id": event_id,
         "createdAt": str(int(time.time())),
-        "room": {"sid": room_sid, "name": room_name},
+        "room": {"sid": stream.room_sid, "name": stream.room_name},
     }

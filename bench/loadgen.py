@@ -98,9 +98,7 @@ async def open_loop(
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             index += 1
-        result.behind_max_s = max(
-            result.behind_max_s, time.perf_counter() - started - index / rate
-        )
+        result.behind_max_s = max(result.behind_max_s, time.perf_counter() - started - index / rate)
         await asyncio.sleep(tick_s)
     result.offered = index
     if tasks:

@@ -24,6 +24,22 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STOP_TIMEOUT_S = 20.0
 
 
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process now (VmRSS), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise ProcessFailedError(f"process {pid}: no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (all threads)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name may contain spaces; the fields after its ")" are fixed.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
 class ProcessFailedError(RuntimeError):
     """A child exited or never became ready; the message carries the end of its log."""
 
@@ -50,18 +66,10 @@ class Child:
         return self.process.returncode is None
 
     def rss_kib(self) -> int:
-        """Resident memory now (VmRSS), in KiB."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise ProcessFailedError(f"{self.name}: no VmRSS")
+        return rss_kib(self.pid)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time used so far (all threads)."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        # The command name may contain spaces; fields after it are fixed.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        return cpu_seconds(self.pid)
 
     def log_tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):

@@ -38,16 +38,16 @@ class Measurement:
     p99_ms: float = math.nan
     details: Details = field(default_factory=dict)
     yardstick: Yardstick | None = None
-    # Most scenarios compare value / yardstick; one whose value is a duration overrides it.
-    ratio_override: float | None = None
+    # The ratio is value / yardstick, unless the value is not a rate (a duration): then this
+    # rate is compared instead.
+    ratio_basis: float | None = None
 
     @property
     def ratio(self) -> float:
-        if self.ratio_override is not None:
-            return self.ratio_override
         if self.yardstick is None or not self.yardstick.value:
             return math.nan
-        return self.value / self.yardstick.value
+        basis = self.value if self.ratio_basis is None else self.ratio_basis
+        return basis / self.yardstick.value
 
 
 @dataclass(frozen=True, slots=True)

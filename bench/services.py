@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -21,14 +22,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bench.context import AMQP_URL, HOST, RunContext
 from bench.echo_server import METHOD
 from bench.procs import Child, free_port, port_open, spawn, wait_ready
+from bench.profiling import Profiler
 from favorited.consumer.jobs import JOBS_LOCK_KEY
 
 log = logging.getLogger(__name__)
 
 
 class Services:
-    def __init__(self, ctx: RunContext) -> None:
+    def __init__(self, ctx: RunContext, profiler: Profiler | None = None) -> None:
         self.ctx = ctx
+        self._profiler = profiler
         self._children: list[Child] = []
         self._emulator_url: str | None = None
         self._echo: str | None = None
@@ -49,7 +52,8 @@ class Services:
             "AMQP_URL": AMQP_URL,
             "GRPC_HOST": HOST,
             "HTTP_HOST": HOST,
-            "LOG_LEVEL": "WARNING",
+            # FAVORITED_BENCH_LOG_LEVEL=INFO logs every failed RPC (the default keeps logs small).
+            "LOG_LEVEL": os.environ.get("FAVORITED_BENCH_LOG_LEVEL", "WARNING"),
             # DeleteLivestream's LiveKit call and the rest keep their production defaults.
             **extra,
         }
@@ -108,6 +112,7 @@ class Services:
         )
         target = f"{HOST}:{port}"
         await wait_ready(child, lambda: _serving(target))
+        await self._profile(child)
         return target, child
 
     async def start_shim(self, name: str, queue: str, **extra: str) -> tuple[str, Child]:
@@ -120,6 +125,7 @@ class Services:
         )
         url = f"http://{HOST}:{port}"
         await wait_ready(child, lambda: _http_ok(f"{url}/health"))
+        await self._profile(child)
         return f"{url}/api/v1/webhooks/livekit", child
 
     async def start_consumer(self, name: str, queue: str, **extra: str) -> Child:
@@ -128,6 +134,7 @@ class Services:
             name, ["-m", "favorited", "consumer"], self.env(WEBHOOK_QUEUE=queue, **extra)
         )
         await wait_ready(child, lambda: _has_consumer(queue))
+        await self._profile(child)
         return child
 
     async def stop(self, child: Child) -> None:
@@ -142,6 +149,12 @@ class Services:
             await self.stop(child)
         if self._jobs_lock is not None:
             await self._jobs_lock.close()
+        if self._profiler is not None:
+            await self._profiler.close()
+
+    async def _profile(self, child: Child) -> None:
+        if self._profiler is not None:
+            await self._profiler.attach(child.name, child.pid)
 
     async def _spawn(self, name: str, args: list[str], env: Mapping[str, str]) -> Child:
         child = await spawn(name, args, env, self.ctx.workdir)
@@ -171,7 +184,8 @@ async def _serving(target: str) -> bool:
 async def _echo_answers(target: str) -> bool:
     async with grpc.aio.insecure_channel(target) as channel:
         try:
-            await channel.unary_unary(METHOD)(b"ping", timeout=1)
+            echo: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(METHOD)
+            await echo(b"ping", timeout=1)
         except grpc.aio.AioRpcError:
             return False
         return True
@@ -192,4 +206,3 @@ async def _has_consumer(queue: str) -> bool:
         except aio_pika.exceptions.ChannelClosed:
             return False  # not declared yet: the consumer is still starting
         return (declared.declaration_result.consumer_count or 0) > 0
-

@@ -1,0 +1,382 @@
+"""WatchParticipants fan-out: many watchers on one API process, joins at a steady rate.
+
+Every watcher must receive every change after its snapshot, in order; delivery latency is from
+the JoinLivestream call's return (the change is committed then) to the watcher's receipt, both
+timed in this process; memory is the API process's RSS growth per open watcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import ClassVar, cast
+
+import grpc
+
+from bench.fixtures import Stream, live_livestreams
+from bench.loadgen import open_loop
+from bench.procs import Child, cpu_seconds
+from bench.results import Measurement, Spec, Yardstick
+from bench.scenario import Env, Scenario
+from bench.stats import latency_ms
+from bench.waiting import until
+from bench.yardsticks import GRPC_ECHO, channel_options
+from favorited_api.v1 import participant_service_pb2 as ppb
+from favorited_api.v1 import participant_service_pb2_grpc as ps_grpc
+
+STREAMS_PER_CHANNEL = 100  # watch streams multiplexed on one HTTP/2 connection
+OPEN_CONCURRENCY = 200  # watchers opening (snapshot in flight) at once
+JOIN_MAX_IN_FLIGHT = 64
+# create_time is the trigger's clock_timestamp() inside the committing transaction: the commit
+# follows within milliseconds, so receipt - create_time slightly overstates delivery latency. (The
+# JoinLivestream return time would understate it: a busy server answers the join late too.)
+_EVENT_TIMES = """
+SELECT livestream_id::text, sequence, extract(epoch FROM create_time)::float8 AS at
+FROM participant_events WHERE livestream_id = ANY($1::uuid[])
+"""
+
+
+@dataclass(slots=True)
+class Watcher:
+    livestream: int
+    snapshot_sequence: int = -1
+    sequences: array[int] = field(default_factory=lambda: array("q"))
+    received: array[float] = field(default_factory=lambda: array("d"))
+    error: str = ""
+
+
+@dataclass
+class Progress:
+    """Shared by the watcher tasks: how many opened, and how many have seen their last event."""
+
+    opened: int = 0
+    targets: dict[int, int] | None = None  # livestream index → last sequence, once known
+    expected: int = 0  # watchers that opened by the time the targets were known
+    done: int = 0
+    all_done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def arrived(self, watcher: Watcher, sequence: int) -> None:
+        if self.targets is not None and sequence == self.targets[watcher.livestream]:
+            self.done += 1
+            if self.done >= self.expected:
+                self.all_done.set()
+
+
+def _cpu_self() -> float:
+    return cpu_seconds(os.getpid())
+
+
+class WatchScenario(Scenario):
+    def __init__(self, env: Env) -> None:
+        super().__init__(env)
+        self.round = 0
+        self.md_sample = env.ctx.authorization("bench-watcher")
+
+    def shape(self, warmup: bool) -> tuple[int, int]:
+        """(livestreams, watchers per livestream)."""
+        raise NotImplementedError
+
+    async def yardstick(self) -> Yardstick:
+        # Informational: a unary call rate, next to which the delivered messages/s can be read.
+        return await self.env.grpc_echo(concurrency=32, channels=1, metadata=self.md_sample)
+
+    async def once(self, *, warmup: bool) -> Measurement:
+        self.round += 1
+        n_streams, per_stream = self.shape(warmup)
+        total = n_streams * per_stream
+        # A fresh API process per repeat: its RSS growth is the watchers' alone, not memory
+        # freed by an earlier repeat and reused.
+        target, api = await self.env.services.start_api(
+            f"api-{self.spec.name}-{self.round}",
+            # Watch streams are RPCs: the default cap (1,000) would refuse most watchers.
+            GRPC_MAX_CONCURRENT_RPCS=str(min(total + 1_000, 100_000)),
+        )
+        try:
+            return await self._measure(target, api, n_streams, per_stream, warmup)
+        finally:
+            await self.env.services.stop(api)
+
+    async def _measure(
+        self, target: str, api: Child, n_streams: int, per_stream: int, warmup: bool
+    ) -> Measurement:
+        ctx = self.env.ctx
+        async with self.env.db.acquire() as conn:
+            streams = await live_livestreams(
+                conn,
+                n_streams + 1,
+                prefix=f"{self.spec.name.replace('_', '-')}-{ctx.run_id}-{self.round}",
+            )
+        warm, streams = streams[0], streams[1:]
+        total = n_streams * per_stream
+        channels = [
+            grpc.aio.insecure_channel(target, options=channel_options())
+            for _ in range(max(1, math.ceil(total / STREAMS_PER_CHANNEL)))
+        ]
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            stubs = [ps_grpc.ParticipantServiceStub(ch) for ch in channels]
+            joiner = stubs[0]
+            await self._warm_up(stubs, joiner, warm)
+            rss_before = api.rss_kib()
+
+            watchers = [Watcher(i // per_stream) for i in range(total)]
+            progress = Progress()
+            opening = asyncio.Semaphore(OPEN_CONCURRENCY)
+            mds = [ctx.authorization(f"w{self.round}-{i}") for i in range(total)]
+            open_started = time.perf_counter()
+            for i, watcher in enumerate(watchers):
+                tasks.append(
+                    asyncio.create_task(
+                        _watch(
+                            stubs[i % len(stubs)],
+                            streams[watcher.livestream],
+                            mds[i],
+                            watcher,
+                            progress,
+                            opening,
+                        )
+                    )
+                )
+            await until(lambda: progress.opened >= total, timeout_s=self.sizes.deadline_s)
+            open_s = time.perf_counter() - open_started
+            rss_open = api.rss_kib()
+
+            cpu_server, cpu_client = api.cpu_seconds(), _cpu_self()
+            joins_started = time.perf_counter()
+            joins = await self._joins(joiner, streams, warmup)
+            last_sequences = await self._last_sequences(streams)
+            progress.targets = last_sequences
+            progress.expected = progress.opened
+            # Watchers that already saw their last event before the targets were known.
+            for watcher in watchers:
+                last = last_sequences[watcher.livestream]
+                seen = watcher.sequences[-1] if watcher.sequences else watcher.snapshot_sequence
+                if watcher.snapshot_sequence >= 0 and seen >= last:
+                    progress.done += 1
+            if progress.done < progress.expected:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.sizes.watch_delivery_bound_s):
+                        await progress.all_done.wait()
+            delivery_end = time.perf_counter()
+            cpu_server = api.cpu_seconds() - cpu_server
+            cpu_client = _cpu_self() - cpu_client
+            rss_end = api.rss_kib()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for ch in channels:
+                await ch.close()
+
+        committed = await self._event_times(streams)
+        latencies: list[float] = []
+        delivered = complete = duplicates = 0
+        errors: Counter[str] = Counter()
+        expected_total = 0
+        for watcher in watchers:
+            if watcher.error:
+                errors[watcher.error] += 1
+            if watcher.snapshot_sequence < 0:
+                continue  # never opened: counted by complete_fraction
+            last = last_sequences[watcher.livestream]
+            expected = list(range(watcher.snapshot_sequence + 1, last + 1))
+            expected_total += len(expected)
+            # Joins still in flight when `last` was read may add events after it: not required.
+            got = [seq for seq in watcher.sequences if seq <= last]
+            delivered += len(got)
+            duplicates += len(got) - len(set(got))
+            complete += got == expected
+            times = committed[streams[watcher.livestream].id]
+            for sequence, at in zip(watcher.sequences, watcher.received, strict=True):
+                latencies.append(max(at - times[sequence], 0.0))
+        window = delivery_end - joins_started
+        p50, p99 = latency_ms(latencies)
+        return Measurement(
+            value=delivered / window if window > 0 else math.nan,
+            p50_ms=p50,
+            p99_ms=p99,
+            details={
+                "watchers": total,
+                "opened": progress.opened,
+                "open_s": open_s,
+                "joins": joins,
+                "join_rate_achieved": joins / self.sizes.watch_seconds / (0.25 if warmup else 1),
+                "duplicates": duplicates,
+                "expected_deliveries": expected_total,
+                "delivered": delivered,
+                "complete_fraction": complete / total if total else math.nan,
+                "stream_errors": sum(errors.values()),
+                **{f"errors_{code}": n for code, n in errors.items()},
+                "rss_per_watcher_kib": (rss_open - rss_before) / max(progress.opened, 1),
+                "rss_before_mib": rss_before / 1024,
+                "rss_end_mib": rss_end / 1024,
+                "server_cpu_pct": 100 * cpu_server / window,
+                "client_cpu_pct": 100 * cpu_client / window,
+                "channels": len(channels),
+            },
+        )
+
+    async def _warm_up(
+        self,
+        stubs: list[ps_grpc.ParticipantServiceAsyncStub],
+        joiner: ps_grpc.ParticipantServiceAsyncStub,
+        stream: Stream,
+    ) -> None:
+        """A few watchers and joins first: pools, prepared statements, grpc threads."""
+        calls = [
+            stubs[i % len(stubs)].WatchParticipants(
+                ppb.WatchParticipantsRequest(livestream_id=stream.id),
+                metadata=self.env.ctx.authorization(f"warm-{self.round}-{i}"),
+            )
+            for i in range(10)
+        ]
+        for call in calls:
+            await call.read()
+        for i in range(3):
+            await joiner.JoinLivestream(
+                ppb.JoinLivestreamRequest(livestream_id=stream.id, display_name="Warm"),
+                metadata=self.env.ctx.authorization(f"warm-joiner-{self.round}-{i}"),
+                timeout=30,
+            )
+        for call in calls:
+            for _ in range(3):
+                await call.read()
+            call.cancel()
+
+    async def _joins(
+        self,
+        joiner: ps_grpc.ParticipantServiceAsyncStub,
+        streams: list[Stream],
+        warmup: bool,
+    ) -> int:
+        """Joins at the configured rate (open loop); how many completed."""
+        rate = self.sizes.watch_join_rate
+        seconds = self.sizes.watch_seconds / (4 if warmup else 1)
+        count = int(rate * seconds)
+        calls = [
+            (
+                ppb.JoinLivestreamRequest(
+                    livestream_id=streams[i % len(streams)].id, display_name="Joiner"
+                ),
+                self.env.ctx.authorization(f"joiner-{self.round}-{i}"),
+            )
+            for i in range(count)
+        ]
+
+        async def join(index: int) -> None:
+            request, metadata = calls[index]
+            await joiner.JoinLivestream(request, metadata=metadata, timeout=30)
+
+        result = await open_loop(
+            join, rate=rate, duration_s=seconds, max_in_flight=JOIN_MAX_IN_FLIGHT
+        )
+        return result.completed
+
+    async def _last_sequences(self, streams: list[Stream]) -> dict[int, int]:
+        rows = await self.env.db.fetch(
+            "SELECT id::text, last_event_sequence FROM livestreams WHERE id = ANY($1::uuid[])",
+            [s.id for s in streams],
+        )
+        by_id = {r["id"]: r["last_event_sequence"] for r in rows}
+        return {i: by_id[s.id] for i, s in enumerate(streams)}
+
+    async def _event_times(self, streams: list[Stream]) -> dict[str, dict[int, float]]:
+        """livestream id → sequence → when the event was written (epoch seconds)."""
+        times: dict[str, dict[int, float]] = {s.id: {} for s in streams}
+        for row in await self.env.db.fetch(_EVENT_TIMES, [s.id for s in streams]):
+            times[row["livestream_id"]][row["sequence"]] = row["at"]
+        return times
+
+
+async def _watch(
+    stub: ps_grpc.ParticipantServiceAsyncStub,
+    stream: Stream,
+    metadata: tuple[tuple[str, str], ...],
+    watcher: Watcher,
+    progress: Progress,
+    opening: asyncio.Semaphore,
+) -> None:
+    """One watcher: open (bounded concurrency) until the snapshot is complete, then record.
+
+    The call starts inside the semaphore: grpc.aio sends a call's headers as soon as it is
+    created, and thousands of unanswered streams at once make the server refuse the excess
+    (grpc.server.max_pending_requests) with CANCELLED.
+    """
+    call: (
+        grpc.aio.UnaryStreamCall[ppb.WatchParticipantsRequest, ppb.WatchParticipantsResponse] | None
+    ) = None
+    try:
+        async with opening:
+            call = stub.WatchParticipants(
+                ppb.WatchParticipantsRequest(livestream_id=stream.id), metadata=metadata
+            )
+            while True:
+                read = await call.read()
+                if read is grpc.aio.EOF:
+                    watcher.error = "EOF"
+                    return
+                message = cast(ppb.WatchParticipantsResponse, read)
+                if message.HasField("snapshot") and message.snapshot.complete:
+                    watcher.snapshot_sequence = message.snapshot.sequence
+                    break
+        progress.opened += 1
+        sequences, received = watcher.sequences, watcher.received
+        while True:
+            read = await call.read()
+            if read is grpc.aio.EOF:
+                return
+            at = time.time()  # wall clock: compared with PostgreSQL's clock_timestamp()
+            message = cast(ppb.WatchParticipantsResponse, read)
+            if message.HasField("change"):
+                sequence = message.change.sequence
+                sequences.append(sequence)
+                received.append(at)
+                progress.arrived(watcher, sequence)
+    except grpc.aio.AioRpcError as exc:
+        watcher.error = exc.code().name
+    finally:
+        if call is not None:
+            call.cancel()
+
+
+class WatchFanout(WatchScenario):
+    spec: ClassVar[Spec] = Spec(
+        name="watch_fanout",
+        what="change messages delivered/s, 10,000 watchers of one livestream, joins at 50/s",
+        unit="msgs/s",
+        yardstick=GRPC_ECHO,
+        target="every event to every watcher; p99 delivery < 1 s; <= 20 KiB server RSS/watcher",
+        checks={
+            "every event to every watcher": lambda s: (
+                s.get("complete_fraction") == 1 and s.get("duplicates") == 0
+            ),
+            "p99<1s": lambda s: s.p99_ms < 1000,
+            "<=20KiB/watcher": lambda s: s.get("rss_per_watcher_kib") <= 20,
+        },
+    )
+
+    def shape(self, warmup: bool) -> tuple[int, int]:
+        return 1, self.sizes.watchers // (20 if warmup else 1)
+
+
+class WatchFanoutMany(WatchScenario):
+    spec: ClassVar[Spec] = Spec(
+        name="watch_fanout_many",
+        what="change messages delivered/s, 1,000 livestreams x 5 watchers, joins at 50/s",
+        unit="msgs/s",
+        yardstick=GRPC_ECHO,
+        target="every event to every watcher; p99 delivery < 1 s; <= 20 KiB server RSS/watcher",
+        checks=WatchFanout.spec.checks,
+    )
+
+    def shape(self, warmup: bool) -> tuple[int, int]:
+        return (
+            self.sizes.watch_many_livestreams // (20 if warmup else 1),
+            self.sizes.watch_many_per_livestream,
+        )
