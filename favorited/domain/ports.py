@@ -127,8 +127,6 @@ class ParticipantRepository(Protocol):
         """JOINED → LEFT for the participant bound to exactly this session."""
         ...
 
-    async def list_joined(self, livestream_id: str) -> list[models.Participant]: ...
-
     async def mark_absent_left(
         self, livestream_id: str, *, present: list[str], grace_s: int
     ) -> int:

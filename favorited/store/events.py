@@ -12,8 +12,7 @@ from favorited.domain import models
 from favorited.store.database import translate_errors
 from favorited.store.livestreams import COLUMNS as LIVESTREAM_COLUMNS
 from favorited.store.livestreams import to_livestream
-from favorited.store.participants import COLUMNS as PARTICIPANT_COLUMNS
-from favorited.store.participants import to_participant
+from favorited.store.participants import PgParticipantRepository
 
 _EVENTS_AFTER = """
 SELECT sequence, type::text, participant, details, create_time FROM participant_events
@@ -21,11 +20,6 @@ WHERE livestream_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3
 """
 _FIRST_SEQUENCE = "SELECT min(sequence) FROM participant_events WHERE livestream_id = $1"
 _LIVESTREAM = f"SELECT {LIVESTREAM_COLUMNS} FROM livestreams WHERE id = $1"
-_JOINED = f"""
-SELECT {PARTICIPANT_COLUMNS} FROM participants
-WHERE livestream_id = $1 AND status = 'JOINED' ORDER BY join_time, id
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class ParticipantChange:
@@ -93,11 +87,11 @@ class PgEventLog:
             row = await conn.fetchrow(_LIVESTREAM, livestream_id)
             if row is None:
                 return None
-            joined = await conn.fetch(_JOINED, livestream_id)
+            participants = await PgParticipantRepository(conn).list_joined(livestream_id)
         livestream = to_livestream(row)
         return Snapshot(
             livestream=livestream,
-            participants=[to_participant(r) for r in joined],
+            participants=participants,
             sequence=row["last_event_sequence"],
         )
 
