@@ -21,6 +21,7 @@ WHERE livestream_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3
 _FIRST_SEQUENCE = "SELECT min(sequence) FROM participant_events WHERE livestream_id = $1"
 _LIVESTREAM = f"SELECT {LIVESTREAM_COLUMNS} FROM livestreams WHERE id = $1"
 
+
 @dataclass(frozen=True, slots=True)
 class ParticipantChange:
     livestream_id: str
