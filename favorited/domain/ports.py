@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from favorited.domain import models
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from favorited.domain.livekit_events import LiveKitEvent, Outcome
 
 
 class LivestreamRepository(Protocol):
@@ -189,6 +194,14 @@ class UnitOfWork(Protocol):
     def sessions(self) -> SessionRepository: ...
     @property
     def inbox(self) -> InboxRepository: ...
+    @property
+    def webhook_effects(self) -> WebhookEffectRepository: ...
+
+
+class WebhookEffectRepository(Protocol):
+    async def apply(self, events: Sequence[LiveKitEvent], *, inbox_ttl_s: int) -> list[Outcome]:
+        """Claim each event's inbox id and apply its effect, in order; one outcome per event."""
+        ...
 
 
 class Database(Protocol):

@@ -16,6 +16,7 @@ from favorited.store.livestreams import PgLivestreamRepository
 from favorited.store.participants import PgParticipantRepository
 from favorited.store.pool import Connection
 from favorited.store.sessions import PgSessionRepository
+from favorited.store.webhook_effects import PgWebhookEffects
 
 # Errors that mean "the database is not reachable right now", not "the request is wrong".
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -48,6 +49,7 @@ class PgUnitOfWork:
         self.idempotency = PgIdempotencyRepository(conn)
         self.sessions = PgSessionRepository(conn)
         self.inbox = PgInboxRepository(conn)
+        self.webhook_effects = PgWebhookEffects(conn)
 
 
 class PgDatabase:

@@ -44,24 +44,14 @@ _MARK_ERROR = f"""
 UPDATE livestreams SET status = 'ERROR' WHERE id = $1 AND status = 'SCHEDULED'
 RETURNING {COLUMNS}
 """
-# Ending is one statement: the livestream and all of its JOINED participants, however many.
-_END_TEMPLATE = """
-WITH ended AS (
-    UPDATE livestreams SET status = 'ENDED', end_time = clock_timestamp()
-    WHERE {where} AND status = 'LIVE'
-    RETURNING id
-), left_participants AS (
-    UPDATE participants SET status = 'LEFT', leave_time = clock_timestamp(), connected = false
-    WHERE livestream_id IN (SELECT id FROM ended) AND status = 'JOINED'
-)
-SELECT count(*) FROM ended
-"""
-_END = _END_TEMPLATE.format(where="id = $1")
+# Ending is one statement (end_livestream, migrations/0004): the livestream and all of its JOINED
+# participants, however many.
+_END = "SELECT end_livestream($1)"
+_END_BY_ROOM_SID = "SELECT end_livestream(id) FROM livestreams WHERE livekit_room_sid = $1"
 # Ending a livestream of 100,000 participants is one statement, but a long one (its triggers write
 # 100,000 events): it gets its own, longer, timeout instead of DATABASE_TIMEOUT_SECONDS.
 END_TIMEOUT_S = 120.0
-_END_TIMEOUT = f"SET LOCAL statement_timeout = '{int(END_TIMEOUT_S * 1000)}ms'"
-_END_BY_ROOM_SID = _END_TEMPLATE.format(where="livekit_room_sid = $1")
+END_TIMEOUT = f"SET LOCAL statement_timeout = '{int(END_TIMEOUT_S * 1000)}ms'"
 _GET_BY_ROOM_SID = f"SELECT {COLUMNS} FROM livestreams WHERE livekit_room_sid = $1"
 _RECORD_ROOM_SID = """
 UPDATE livestreams SET livekit_room_sid = $2
@@ -181,7 +171,7 @@ class PgLivestreamRepository:
 
     async def _end(self, sql: str, key: str) -> bool:
         # Callers run this inside their transaction, so SET LOCAL lasts until its end only.
-        await self._conn.execute(_END_TIMEOUT)
+        await self._conn.execute(END_TIMEOUT)
         return bool(await self._conn.fetchval(sql, key, timeout=END_TIMEOUT_S))
 
     async def get_by_room_sid(
