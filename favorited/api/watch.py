@@ -34,8 +34,9 @@ def encode_change(change: ParticipantChange) -> ppb.WatchParticipantsResponse:
     event = ppb.ParticipantEvent(
         sequence=change.sequence,
         type=ppb.ParticipantEventType.Value(f"PARTICIPANT_EVENT_TYPE_{change.type}"),
-        participant=convert.participant_to_proto(change.participant),
     )
+    if change.participant is not None:
+        event.participant.CopyFrom(convert.participant_to_proto(change.participant))
     event.event_time.FromDatetime(change.create_time)
     if change.details:
         details = struct_pb2.Struct()

@@ -26,8 +26,8 @@ _LIVESTREAM = f"SELECT {LIVESTREAM_COLUMNS} FROM livestreams WHERE id = $1"
 class ParticipantChange:
     livestream_id: str
     sequence: int
-    type: str  # JOINED | LEFT | CONNECTED | DISCONNECTED
-    participant: models.Participant
+    type: str  # JOINED | LEFT | CONNECTED | DISCONNECTED | LIVESTREAM_ENDED
+    participant: models.Participant | None  # None for LIVESTREAM_ENDED
     details: dict[str, Any]
     create_time: datetime
 
@@ -104,7 +104,7 @@ class PgEventLog:
                 livestream_id=livestream_id,
                 sequence=r["sequence"],
                 type=r["type"],
-                participant=_from_json(r["participant"]),
+                participant=_from_json(r["participant"]) if r["participant"] is not None else None,
                 details=r["details"],
                 create_time=r["create_time"],
             )

@@ -365,10 +365,18 @@ async def test_every_change_is_logged_with_a_gapless_sequence(
         " WHERE livestream_id = $1 ORDER BY sequence",
         ls.id,
     )
-    assert [r["sequence"] for r in rows] == list(range(1, 21))
+    assert [r["sequence"] for r in rows] == list(range(1, 13))
     assert [r["type"] for r in rows[:10]] == ["JOINED"] * 10
     assert (rows[10]["type"], rows[10]["user_id"]) == ("LEFT", "u3")
-    assert [r["type"] for r in rows[11:]] == ["LEFT"] * 9
+    # The end is one event for the nine still joined, not one LEFT each.
+    assert (rows[11]["type"], rows[11]["user_id"]) == ("LIVESTREAM_ENDED", None)
+    ended = await db.fetchrow(
+        "SELECT last_event_sequence, viewer_count FROM livestreams WHERE id = $1", ls.id
+    )
+    assert tuple(ended) == (12, 0)
     assert (
-        await db.fetchval("SELECT last_event_sequence FROM livestreams WHERE id = $1", ls.id) == 20
+        await db.fetchval(
+            "SELECT count(*) FROM participants WHERE livestream_id = $1 AND status = 'LEFT'", ls.id
+        )
+        == 10
     )

@@ -27,6 +27,7 @@ from tests.support.streams import read
 Auth = Callable[..., Metadata]
 JOINED = ppb.PARTICIPANT_EVENT_TYPE_JOINED
 LEFT = ppb.PARTICIPANT_EVENT_TYPE_LEFT
+ENDED = ppb.PARTICIPANT_EVENT_TYPE_LIVESTREAM_ENDED
 
 
 async def _take(stream: Any, count: int) -> list[ppb.WatchParticipantsResponse]:
@@ -68,12 +69,13 @@ async def test_snapshot_then_live_changes_in_commit_order(
         ppb.LeaveLivestreamRequest(livestream_id=ls.id), metadata=auth("u1")
     )
     assert _changes(await _take(stream, 2)) == [(3, JOINED, "u3"), (4, LEFT, "u1")]
-    # The stream completes after the livestream ends: the LEFTs of the rest, then EOF.
+    # The end is one event (not a LEFT per participant still joined), then the stream completes.
     await livestreams.DeleteLivestream(
         lpb.DeleteLivestreamRequest(livestream_id=ls.id), metadata=auth("alice")
     )
-    rest = await _take(stream, 2)
-    assert sorted(_changes(rest)) == [(5, LEFT, "u2"), (6, LEFT, "u3")]
+    (ended,) = await _take(stream, 1)
+    assert _changes([ended]) == [(5, ENDED, "")]
+    assert not ended.change.HasField("participant")
     assert await stream.read() is grpc.aio.EOF
     assert await stream.code() == grpc.StatusCode.OK
 

@@ -135,10 +135,22 @@ async def test_room_finished_ends_only_the_matching_incarnation(
     second = await create(livestreams, auth("alice"), room_name)
     for user in ("u1", "u2", "u3"):
         await join(participants, auth(user), second.id)
+    room: dict[str, Any] = {"room_sid": second.livekit_room_sid, "room_name": room_name}
+    for user in ("u1", "u2"):  # two of them connect
+        _, body = event_body(
+            "participant_joined",
+            **room,
+            participant_sid=sid("PA_"),
+            identity=user,
+            joined_at_ms=_ms(),
+        )
+        assert await post(body) == 200
+    await eventually(db, INBOX, 2)
+    assert await _figures(db, second.id) == (2, 2, 2)
     # A late room_finished of the earlier incarnation (same name, old sid) changes nothing.
     _, stale = event_body("room_finished", room_sid=first.livekit_room_sid, room_name=room_name)
     assert await post(stale) == 200
-    await eventually(db, INBOX, 1)
+    await eventually(db, INBOX, 3)
     got = await livestreams.GetLivestream(
         lpb.GetLivestreamRequest(livestream_id=second.id), metadata=auth("alice")
     )
@@ -146,7 +158,7 @@ async def test_room_finished_ends_only_the_matching_incarnation(
 
     _, finished = event_body("room_finished", room_sid=second.livekit_room_sid, room_name=room_name)
     assert await post(finished) == 200
-    await eventually(db, INBOX, 2)
+    await eventually(db, INBOX, 4)
     got = await livestreams.GetLivestream(
         lpb.GetLivestreamRequest(livestream_id=second.id), metadata=auth("alice")
     )
@@ -158,6 +170,14 @@ async def test_room_finished_ends_only_the_matching_incarnation(
         )
         == 0
     )
+    # Nobody is watching any more; the peak and the unique count stay.
+    assert await _figures(db, second.id) == (0, 2, 2)
+    # The end is one event: three JOINED, two CONNECTED, then LIVESTREAM_ENDED, no LEFT each.
+    types = await db.fetch(
+        "SELECT type::text FROM participant_events WHERE livestream_id = $1 ORDER BY sequence",
+        second.id,
+    )
+    assert [t[0] for t in types] == ["JOINED"] * 3 + ["CONNECTED"] * 2 + ["LIVESTREAM_ENDED"]
 
 
 async def test_duplicates_apply_once_and_unknown_events_are_counted(

@@ -37,11 +37,17 @@ class _ParticipantEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_
     PARTICIPANT_EVENT_TYPE_JOINED: _ParticipantEventType.ValueType  # 1
     """The participant joined (JoinLivestream, or a token holder connected without one)."""
     PARTICIPANT_EVENT_TYPE_LEFT: _ParticipantEventType.ValueType  # 2
-    """The participant left, was removed, or the livestream ended."""
+    """The participant left or was removed. (The end of the livestream is one
+    PARTICIPANT_EVENT_TYPE_LIVESTREAM_ENDED, not a LEFT per participant.)
+    """
     PARTICIPANT_EVENT_TYPE_CONNECTED: _ParticipantEventType.ValueType  # 3
     """LiveKit reported the participant connected to the room."""
     PARTICIPANT_EVENT_TYPE_DISCONNECTED: _ParticipantEventType.ValueType  # 4
     """LiveKit reported the participant's connection ended."""
+    PARTICIPANT_EVENT_TYPE_LIVESTREAM_ENDED: _ParticipantEventType.ValueType  # 5
+    """The livestream ended: every participant still JOINED left at once. It is the last event of the
+    livestream; the stream completes after it.
+    """
 
 class ParticipantEventType(_ParticipantEventType, metaclass=_ParticipantEventTypeEnumTypeWrapper):
     """What a ParticipantEvent reports. Values may be added; clients must treat an unknown value like
@@ -53,11 +59,17 @@ PARTICIPANT_EVENT_TYPE_UNSPECIFIED: ParticipantEventType.ValueType  # 0
 PARTICIPANT_EVENT_TYPE_JOINED: ParticipantEventType.ValueType  # 1
 """The participant joined (JoinLivestream, or a token holder connected without one)."""
 PARTICIPANT_EVENT_TYPE_LEFT: ParticipantEventType.ValueType  # 2
-"""The participant left, was removed, or the livestream ended."""
+"""The participant left or was removed. (The end of the livestream is one
+PARTICIPANT_EVENT_TYPE_LIVESTREAM_ENDED, not a LEFT per participant.)
+"""
 PARTICIPANT_EVENT_TYPE_CONNECTED: ParticipantEventType.ValueType  # 3
 """LiveKit reported the participant connected to the room."""
 PARTICIPANT_EVENT_TYPE_DISCONNECTED: ParticipantEventType.ValueType  # 4
 """LiveKit reported the participant's connection ended."""
+PARTICIPANT_EVENT_TYPE_LIVESTREAM_ENDED: ParticipantEventType.ValueType  # 5
+"""The livestream ended: every participant still JOINED left at once. It is the last event of the
+livestream; the stream completes after it.
+"""
 Global___ParticipantEventType: _TypeAlias = ParticipantEventType  # noqa: Y015
 
 @_typing.final
@@ -419,7 +431,7 @@ class ParticipantEvent(_message.Message):
     """What happened."""
     @_builtins.property
     def participant(self) -> _participant_pb2.Participant:
-        """The participant after the change."""
+        """The participant after the change. Unset for PARTICIPANT_EVENT_TYPE_LIVESTREAM_ENDED."""
 
     @_builtins.property
     def event_time(self) -> _timestamp_pb2.Timestamp:
