@@ -373,7 +373,7 @@ async def test_every_change_is_logged_with_a_gapless_sequence(
     ended = await db.fetchrow(
         "SELECT last_event_sequence, viewer_count FROM livestreams WHERE id = $1", ls.id
     )
-    assert tuple(ended) == (12, 0)
+    assert ended is not None and tuple(ended) == (12, 0)
     assert (
         await db.fetchval(
             "SELECT count(*) FROM participants WHERE livestream_id = $1 AND status = 'LEFT'", ls.id
