@@ -29,7 +29,10 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    UPDATE participants SET status = 'LEFT', leave_time = clock_timestamp(), connected = false
+    -- update_time is set here, so the per-row guard trigger is skipped (see below).
+    UPDATE participants
+    SET status = 'LEFT', leave_time = clock_timestamp(), update_time = clock_timestamp(),
+        connected = false
     WHERE livestream_id = p_id AND status = 'JOINED';
     INSERT INTO participant_events (livestream_id, sequence, type, participant)
     VALUES (p_id, v_sequence, 'LIVESTREAM_ENDED', NULL);
@@ -43,6 +46,12 @@ $$;
 -- a big statement the planner's guess made PostgreSQL spend more time compiling than running it.
 CREATE OR REPLACE FUNCTION participants_after_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- The end of a livestream: nothing to count or publish (one hashed pass over the rows, where
+    -- the queries below would join the old and new images of every row first).
+    IF NOT EXISTS (SELECT 1 FROM livestreams
+                   WHERE status <> 'ENDED' AND id IN (SELECT livestream_id FROM new_rows)) THEN
+        RETURN NULL;
+    END IF;
     PERFORM count_new_viewers(array_agg(n.livestream_id), array_agg(n.user_id))
     FROM new_rows n JOIN old_rows o ON o.id = n.id
     WHERE n.connected AND NOT o.connected AND n.role = 'VIEWER' HAVING count(*) > 0;
@@ -68,6 +77,16 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+
+-- The per-row guard (0001) runs a PL/pgSQL function for every updated row, mostly to set
+-- update_time: for 100,000 rows that was a fifth of the end. It now runs only where it has work: a
+-- row that already left (the invariants to enforce), or an UPDATE that did not set update_time
+-- itself. Statements that set update_time explicitly on JOINED rows skip it.
+DROP TRIGGER participants_guard ON participants;
+CREATE TRIGGER participants_guard BEFORE UPDATE ON participants
+    FOR EACH ROW
+    WHEN (OLD.status = 'LEFT' OR NEW.update_time IS NOT DISTINCT FROM OLD.update_time)
+    EXECUTE FUNCTION participants_guard();
 
 -- CREATE OR REPLACE dropped the function's settings from 0003: set them again.
 ALTER FUNCTION participants_after_update() SET plan_cache_mode = force_generic_plan;
