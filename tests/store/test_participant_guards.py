@@ -12,8 +12,10 @@ import uuid
 import asyncpg
 import pytest
 
+from favorited.store.pool import Connection
 
-async def _left_participant(conn: asyncpg.Connection) -> str:
+
+async def _left_participant(conn: Connection) -> str:
     livestream_id, participant_id = str(uuid.uuid4()), str(uuid.uuid4())
     await conn.execute(
         "INSERT INTO livestreams (id, room_name, title, created_by, max_participants,"
