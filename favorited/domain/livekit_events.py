@@ -61,9 +61,10 @@ class LiveKitEventService:
         return (await self.apply_many([event]))[0]
 
     async def apply_many(self, events: list[LiveKitEvent]) -> list[Outcome]:
-        """Apply events in one transaction (one commit for all), each with its inbox row.
+        """Apply events atomically (one commit for all), each with its inbox row.
 
         A duplicate within the batch is recognised like any other: its id is claimed already.
         """
-        async with self._db.transaction() as tx:
+        # The batch is one statement, atomic by itself: no BEGIN/COMMIT round trips.
+        async with self._db.autocommit() as tx:
             return await tx.webhook_effects.apply(events, inbox_ttl_s=self._retention_s)

@@ -200,7 +200,10 @@ class UnitOfWork(Protocol):
 
 class WebhookEffectRepository(Protocol):
     async def apply(self, events: Sequence[LiveKitEvent], *, inbox_ttl_s: int) -> list[Outcome]:
-        """Claim each event's inbox id and apply its effect, in order; one outcome per event."""
+        """Claim each event's inbox id and apply its effect, in order; one outcome per event.
+
+        Atomic on its own (one statement, or its own transaction where it needs more), so it may
+        run in autocommit."""
         ...
 
 
@@ -211,6 +214,11 @@ class Database(Protocol):
 
     def reader(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One connection for reads outside an explicit transaction."""
+        ...
+
+    def autocommit(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """One connection outside an explicit transaction: each statement commits on its own
+        (for writes that are a single statement, which saves the BEGIN and COMMIT round trips)."""
         ...
 
 

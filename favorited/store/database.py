@@ -69,10 +69,12 @@ class PgDatabase:
                 yield PgUnitOfWork(conn)
 
     @asynccontextmanager
-    async def reader(self) -> AsyncIterator[PgUnitOfWork]:
+    async def autocommit(self) -> AsyncIterator[PgUnitOfWork]:
         with translate_errors():
             async with self._pool.acquire(timeout=self._acquire_timeout_s) as conn:
                 yield PgUnitOfWork(conn)
+
+    reader = autocommit
 
     async def ping(self, timeout_s: float) -> bool:
         """True when a connection answers `SELECT 1` within the timeout."""

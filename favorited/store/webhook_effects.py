@@ -27,12 +27,17 @@ class PgWebhookEffects:
         self._conn = conn
 
     async def apply(self, events: Sequence[LiveKitEvent], *, inbox_ttl_s: int) -> list[Outcome]:
-        timeout: float | None = None
+        """One statement, so atomic even in autocommit; a batch that ends a livestream runs in a
+        transaction (a savepoint inside the caller's) for its longer statement timeout."""
         if any(e.event == EventKind.ROOM_FINISHED for e in events):
-            # Ending a big livestream is long; this runs in the caller's transaction, so the
-            # SET LOCAL lasts until its end only.
-            await self._conn.execute(END_TIMEOUT)
-            timeout = END_TIMEOUT_S
+            async with self._conn.transaction():
+                await self._conn.execute(END_TIMEOUT)  # SET LOCAL: until this transaction ends
+                return await self._call(events, inbox_ttl_s, wait_s=END_TIMEOUT_S)
+        return await self._call(events, inbox_ttl_s, wait_s=None)
+
+    async def _call(
+        self, events: Sequence[LiveKitEvent], inbox_ttl_s: int, *, wait_s: float | None
+    ) -> list[Outcome]:
         outcomes = await self._conn.fetchval(
             _APPLY,
             [e.event_id for e in events],
@@ -46,6 +51,6 @@ class PgWebhookEffects:
             [e.joined_at_ms for e in events],
             [e.can_publish for e in events],
             float(inbox_ttl_s),
-            timeout=timeout,
+            timeout=wait_s,
         )
         return [Outcome(o) for o in outcomes]
