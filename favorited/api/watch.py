@@ -2,8 +2,10 @@
 
 Guarantees (documented in the protos): WatchParticipants delivers every change after the
 snapshot's (or the client's) sequence exactly once, in sequence order, whichever API process
-serves it; WatchLivestream sends the state now, then every change, coalescing live-figure-only
-changes to one per WATCH_COALESCE_SECONDS per watcher while status changes go out at once.
+serves it (one change per message, or, for a watcher that asked for batches, every change it has
+not seen yet, up to MAX_BATCH, per message); WatchLivestream sends the state now, then every
+change, coalescing live-figure-only changes to one per WATCH_COALESCE_SECONDS per watcher while
+status changes go out at once.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
@@ -27,7 +30,10 @@ from favorited_api.v1 import livestream_service_pb2 as lpb
 from favorited_api.v1 import participant_service_pb2 as ppb
 
 SNAPSHOT_PAGE = 500
-_REPLAY_BATCH = 500
+# Changes per `changes` message at most (the proto documents it): ~300 bytes each, so a batch
+# stays far below the 4 MiB send limit, and a watcher far behind still yields to the others.
+MAX_BATCH = 500
+_REPLAY_BATCH = MAX_BATCH  # one replayed read is one `changes` message
 
 
 def encode_change(change: ParticipantChange) -> ppb.WatchParticipantsResponse:
@@ -42,6 +48,13 @@ def encode_change(change: ParticipantChange) -> ppb.WatchParticipantsResponse:
         details.update(change.details)
         event.details.CopyFrom(details)
     return ppb.WatchParticipantsResponse(change=event)
+
+
+def encode_batch(entries: list[tuple[ParticipantChange, Any]]) -> ppb.WatchParticipantsResponse:
+    """One `changes` message from ring entries whose messages encode_change built."""
+    return ppb.WatchParticipantsResponse(
+        changes=ppb.ParticipantEvents(events=[message.change for _, message in entries])
+    )
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -98,7 +111,12 @@ class Watcher:
         self._coalesce_s = coalesce_s
 
     async def watch_participants(
-        self, caller: models.Caller, livestream_id: str, after_sequence: int
+        self,
+        caller: models.Caller,
+        livestream_id: str,
+        after_sequence: int,
+        *,
+        batch: bool = False,
     ) -> AsyncIterator[ppb.WatchParticipantsResponse]:
         if after_sequence < 0:
             raise errors.InvalidArgumentError.single("after_sequence", "must not be negative")
@@ -115,16 +133,18 @@ class Watcher:
                         cursor, ended = snapshot.sequence, snapshot.livestream.status.terminal
                     else:
                         ended = await self._check_resumable(livestream_id, after_sequence)
-                        async for message, sequence in self._replay(livestream_id, cursor):
+                        async for message, sequence in self._replay(livestream_id, cursor, batch):
                             cursor = sequence
                             yield message
                     reader.advance(cursor)
                     last = await self._log.livestream(livestream_id)
                     if ended and last is not None and cursor >= last.last_event_sequence:
                         return
+                    # Batching bounds a message, not a wait: whatever is in the ring goes now.
+                    limit = MAX_BATCH if batch else None
                     while True:
                         try:
-                            entries = await reader.next(cursor, self._heartbeat_s)
+                            entries = await reader.next(cursor, self._heartbeat_s, limit)
                         except Finished:
                             return
                         if not entries:
@@ -134,9 +154,14 @@ class Watcher:
                                 )
                             )
                             continue
+                        if batch:
+                            # `next` returns only changes after the cursor, so the snapshot's
+                            # or the replay's last change is never sent again.
+                            yield reader.combined(entries, encode_batch)
+                            cursor = entries[-1][0].sequence
+                            reader.advance(cursor)
+                            continue
                         for change, message in entries:
-                            if change.sequence <= cursor:
-                                continue  # already sent by the snapshot or the replay
                             yield message
                             cursor = change.sequence
                             reader.advance(cursor)
@@ -169,14 +194,18 @@ class Watcher:
         return livestream.status.terminal
 
     async def _replay(
-        self, livestream_id: str, cursor: int
+        self, livestream_id: str, cursor: int, batch: bool
     ) -> AsyncIterator[tuple[ppb.WatchParticipantsResponse, int]]:
         while True:
-            batch = await self._log.after(livestream_id, cursor, _REPLAY_BATCH)
-            for change in batch:
-                cursor = change.sequence
-                yield encode_change(change), cursor
-            if len(batch) < _REPLAY_BATCH:
+            changes = await self._log.after(livestream_id, cursor, _REPLAY_BATCH)
+            if batch and changes:
+                cursor = changes[-1].sequence
+                yield encode_batch([(c, encode_change(c)) for c in changes]), cursor
+            else:
+                for change in changes:
+                    cursor = change.sequence
+                    yield encode_change(change), cursor
+            if len(changes) < _REPLAY_BATCH:
                 return
 
     async def watch_livestream(
