@@ -10,7 +10,7 @@ status changes go out at once.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -70,20 +70,30 @@ class StreamLimiter:
         self._per_caller = per_caller
         self._open: Counter[str] = Counter()
 
-    @contextlib.contextmanager
-    def hold(self, caller: models.Caller) -> Iterator[None]:
+    # acquire/release rather than a context manager: a Watch generator holds its slot for the
+    # stream's lifetime, and a @contextmanager would keep a generator object per stream too.
+    def acquire(self, caller: models.Caller) -> str:
+        """Take a slot for the caller; release it with the returned key."""
         if self._open[caller.user_id] >= self._per_caller:
             raise errors.ResourceExhaustedError(
                 f"At most {self._per_caller} concurrent Watch streams per caller.",
                 reason="TOO_MANY_STREAMS",
             )
         self._open[caller.user_id] += 1
-        try:
-            yield
-        finally:
-            self._open[caller.user_id] -= 1
-            if not self._open[caller.user_id]:
-                del self._open[caller.user_id]
+        return caller.user_id
+
+    def release(self, user_id: str) -> None:
+        self._open[user_id] -= 1
+        if not self._open[user_id]:
+            del self._open[user_id]
+
+
+@dataclasses.dataclass(slots=True)
+class _Position:
+    """Where a WatchParticipants catch-up ended: the live part follows `cursor`."""
+
+    cursor: int
+    over: bool = False  # the livestream ended and the catch-up reached its last event
 
 
 def _shutting_down() -> errors.DependencyUnavailableError:
@@ -120,60 +130,76 @@ class Watcher:
     ) -> AsyncIterator[ppb.WatchParticipantsResponse]:
         if after_sequence < 0:
             raise errors.InvalidArgumentError.single("after_sequence", "must not be negative")
-        with self._limiter.hold(caller):
-            try:
-                async with self._participants.subscribe(livestream_id) as reader:
-                    cursor = after_sequence
-                    if after_sequence == 0:
-                        snapshot = await self._log.snapshot(livestream_id)
-                        if snapshot is None:
-                            raise errors.LivestreamNotFoundError(livestream_id)
-                        for message in _snapshot_pages(snapshot.participants, snapshot.sequence):
-                            yield message
-                        cursor, ended = snapshot.sequence, snapshot.livestream.status.terminal
-                    else:
-                        ended = await self._check_resumable(livestream_id, after_sequence)
-                        async for message, sequence in self._replay(livestream_id, cursor, batch):
-                            cursor = sequence
-                            yield message
-                    reader.advance(cursor)
-                    last = await self._log.livestream(livestream_id)
-                    if ended and last is not None and cursor >= last.last_event_sequence:
+        # This frame lives as long as the stream, with thousands of streams open at once: the
+        # catch-up runs in a generator of its own, and nothing per-stream (rows, pages, entry
+        # lists) stays bound here while the stream waits.
+        user = self._limiter.acquire(caller)
+        try:
+            async with self._participants.subscribe(livestream_id) as reader:
+                position = _Position(after_sequence)
+                async for message in self._catch_up(livestream_id, position, batch):
+                    yield message
+                cursor = position.cursor
+                reader.advance(cursor)
+                if position.over:
+                    return
+                # Batching bounds a message, not a wait: whatever is in the ring goes now.
+                limit = MAX_BATCH if batch else None
+                while True:
+                    try:
+                        entries = await reader.next(cursor, self._heartbeat_s, limit)
+                    except Finished:
                         return
-                    # Batching bounds a message, not a wait: whatever is in the ring goes now.
-                    limit = MAX_BATCH if batch else None
-                    while True:
-                        try:
-                            entries = await reader.next(cursor, self._heartbeat_s, limit)
-                        except Finished:
-                            return
-                        if not entries:
-                            yield ppb.WatchParticipantsResponse(
-                                heartbeat=ppb.WatchParticipantsHeartbeat(
-                                    sequence=cursor, time=_now()
-                                )
-                            )
-                            continue
-                        if batch:
-                            # `next` returns only changes after the cursor, so the snapshot's
-                            # or the replay's last change is never sent again.
-                            yield reader.combined(entries, encode_batch)
-                            cursor = entries[-1][0].sequence
-                            reader.advance(cursor)
-                            continue
-                        for change, message in entries:
-                            yield message
-                            cursor = change.sequence
-                            reader.advance(cursor)
-            except Overflowed:
-                raise errors.ResourceExhaustedError(
-                    "The watcher fell behind; resume with after_sequence set to the last "
-                    "sequence received.",
-                    reason="WATCHER_TOO_SLOW",
-                    livestream=livestream_id,
-                ) from None
-            except Closing:
-                raise _shutting_down() from None
+                    if not entries:
+                        yield ppb.WatchParticipantsResponse(
+                            heartbeat=ppb.WatchParticipantsHeartbeat(sequence=cursor, time=_now())
+                        )
+                        continue
+                    if batch:
+                        # `next` returns only changes after the cursor, so the snapshot's or the
+                        # replay's last change is never sent again.
+                        cursor = entries[-1][0].sequence
+                        message = reader.combined(entries, encode_batch)
+                        del entries
+                        yield message
+                        reader.advance(cursor)
+                        continue
+                    for change, message in entries:
+                        yield message
+                        cursor = change.sequence
+                        reader.advance(cursor)
+                    del entries
+        except Overflowed:
+            raise errors.ResourceExhaustedError(
+                "The watcher fell behind; resume with after_sequence set to the last "
+                "sequence received.",
+                reason="WATCHER_TOO_SLOW",
+                livestream=livestream_id,
+            ) from None
+        except Closing:
+            raise _shutting_down() from None
+        finally:
+            self._limiter.release(user)
+
+    async def _catch_up(
+        self, livestream_id: str, position: _Position, batch: bool
+    ) -> AsyncIterator[ppb.WatchParticipantsResponse]:
+        """The snapshot (position.cursor == 0) or the replay after position.cursor; then
+        position says where the live part starts and whether the stream is over already."""
+        if position.cursor == 0:
+            snapshot = await self._log.snapshot(livestream_id)
+            if snapshot is None:
+                raise errors.LivestreamNotFoundError(livestream_id)
+            for message in _snapshot_pages(snapshot.participants, snapshot.sequence):
+                yield message
+            position.cursor, ended = snapshot.sequence, snapshot.livestream.status.terminal
+        else:
+            ended = await self._check_resumable(livestream_id, position.cursor)
+            async for message, sequence in self._replay(livestream_id, position.cursor, batch):
+                position.cursor = sequence
+                yield message
+        last = await self._log.livestream(livestream_id)
+        position.over = ended and last is not None and position.cursor >= last.last_event_sequence
 
     async def _check_resumable(self, livestream_id: str, after: int) -> bool:
         livestream = await self._log.livestream(livestream_id)
@@ -211,7 +237,8 @@ class Watcher:
     async def watch_livestream(
         self, caller: models.Caller, livestream_id: str
     ) -> AsyncIterator[lpb.WatchLivestreamResponse]:
-        with self._limiter.hold(caller):
+        user = self._limiter.acquire(caller)
+        try:
             try:
                 async with self._livestreams.subscribe(livestream_id) as state:
                     sent = await self._log.livestream(livestream_id)
@@ -241,6 +268,8 @@ class Watcher:
                         )
             except Closing:
                 raise _shutting_down() from None
+        finally:
+            self._limiter.release(user)
 
 
 async def _settle(state: LatestState, sent: models.Livestream, seconds: float) -> None:
