@@ -370,8 +370,8 @@ async def _watch(
 class WatchFanout(WatchScenario):
     spec: ClassVar[Spec] = Spec(
         name="watch_fanout",
-        what="change messages delivered/s, 10,000 watchers of one livestream, joins at 50/s",
-        unit="msgs/s",
+        what="changes delivered/s (batched), 10,000 watchers of one livestream, joins at 50/s",
+        unit="changes/s",
         yardstick=GRPC_ECHO,
         target="every event to every watcher; p99 delivery < 1 s; <= 20 KiB server RSS/watcher",
         checks={
@@ -390,8 +390,8 @@ class WatchFanout(WatchScenario):
 class WatchFanoutMany(WatchScenario):
     spec: ClassVar[Spec] = Spec(
         name="watch_fanout_many",
-        what="change messages delivered/s, 1,000 livestreams x 5 watchers, joins at 50/s",
-        unit="msgs/s",
+        what="changes delivered/s (batched), 1,000 livestreams x 5 watchers, joins at 50/s",
+        unit="changes/s",
         yardstick=GRPC_ECHO,
         target="every event to every watcher; p99 delivery < 1 s; <= 20 KiB server RSS/watcher",
         checks=WatchFanout.spec.checks,
