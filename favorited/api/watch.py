@@ -139,6 +139,7 @@ class Watcher:
                 position = _Position(after_sequence)
                 async for message in self._catch_up(livestream_id, position, batch):
                     yield message
+                    del message  # the last snapshot page must not stay bound while we wait
                 cursor = position.cursor
                 reader.advance(cursor)
                 if position.over:
