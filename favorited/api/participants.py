@@ -64,6 +64,9 @@ class ParticipantServicer(pb_grpc.ParticipantServiceServicer):
     ) -> AsyncIterator[pb.WatchParticipantsResponse]:
         livestream_id = convert.livestream_id("livestream_id", request.livestream_id)
         async for message in self._watcher.watch_participants(
-            current_caller(), livestream_id, request.after_sequence
+            current_caller(),
+            livestream_id,
+            request.after_sequence,
+            batch=request.batch_changes,
         ):
             yield message

@@ -2,17 +2,20 @@
 
 Guarantees (documented in the protos): WatchParticipants delivers every change after the
 snapshot's (or the client's) sequence exactly once, in sequence order, whichever API process
-serves it; WatchLivestream sends the state now, then every change, coalescing live-figure-only
-changes to one per WATCH_COALESCE_SECONDS per watcher while status changes go out at once.
+serves it (one change per message, or, for a watcher that asked for batches, every change it has
+not seen yet, up to MAX_BATCH, per message); WatchLivestream sends the state now, then every
+change, coalescing live-figure-only changes to one per WATCH_COALESCE_SECONDS per watcher while
+status changes go out at once.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
@@ -27,7 +30,10 @@ from favorited_api.v1 import livestream_service_pb2 as lpb
 from favorited_api.v1 import participant_service_pb2 as ppb
 
 SNAPSHOT_PAGE = 500
-_REPLAY_BATCH = 500
+# Changes per `changes` message at most (the proto documents it): ~300 bytes each, so a batch
+# stays far below the 4 MiB send limit, and a watcher far behind still yields to the others.
+MAX_BATCH = 500
+_REPLAY_BATCH = MAX_BATCH  # one replayed read is one `changes` message
 
 
 def encode_change(change: ParticipantChange) -> ppb.WatchParticipantsResponse:
@@ -45,6 +51,13 @@ def encode_change(change: ParticipantChange) -> ppb.WatchParticipantsResponse:
     return ppb.WatchParticipantsResponse(change=event)
 
 
+def encode_batch(entries: list[tuple[ParticipantChange, Any]]) -> ppb.WatchParticipantsResponse:
+    """One `changes` message from ring entries whose messages encode_change built."""
+    return ppb.WatchParticipantsResponse(
+        changes=ppb.ParticipantEvents(events=[message.change for _, message in entries])
+    )
+
+
 def _now() -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
     ts.FromDatetime(datetime.now(UTC))
@@ -58,20 +71,30 @@ class StreamLimiter:
         self._per_caller = per_caller
         self._open: Counter[str] = Counter()
 
-    @contextlib.contextmanager
-    def hold(self, caller: models.Caller) -> Iterator[None]:
+    # acquire/release rather than a context manager: a Watch generator holds its slot for the
+    # stream's lifetime, and a @contextmanager would keep a generator object per stream too.
+    def acquire(self, caller: models.Caller) -> str:
+        """Take a slot for the caller; release it with the returned key."""
         if self._open[caller.user_id] >= self._per_caller:
             raise errors.ResourceExhaustedError(
                 f"At most {self._per_caller} concurrent Watch streams per caller.",
                 reason="TOO_MANY_STREAMS",
             )
         self._open[caller.user_id] += 1
-        try:
-            yield
-        finally:
-            self._open[caller.user_id] -= 1
-            if not self._open[caller.user_id]:
-                del self._open[caller.user_id]
+        return caller.user_id
+
+    def release(self, user_id: str) -> None:
+        self._open[user_id] -= 1
+        if not self._open[user_id]:
+            del self._open[user_id]
+
+
+@dataclasses.dataclass(slots=True)
+class _Position:
+    """Where a WatchParticipants catch-up ended: the live part follows `cursor`."""
+
+    cursor: int
+    over: bool = False  # the livestream ended and the catch-up reached its last event
 
 
 def _shutting_down() -> errors.DependencyUnavailableError:
@@ -99,57 +122,86 @@ class Watcher:
         self._coalesce_s = coalesce_s
 
     async def watch_participants(
-        self, caller: models.Caller, livestream_id: str, after_sequence: int
+        self,
+        caller: models.Caller,
+        livestream_id: str,
+        after_sequence: int,
+        *,
+        batch: bool = False,
     ) -> AsyncIterator[ppb.WatchParticipantsResponse]:
         if after_sequence < 0:
             raise errors.InvalidArgumentError.single("after_sequence", "must not be negative")
-        with self._limiter.hold(caller):
-            try:
-                async with self._participants.subscribe(livestream_id) as reader:
-                    cursor = after_sequence
-                    if after_sequence == 0:
-                        snapshot = await self._log.snapshot(livestream_id)
-                        if snapshot is None:
-                            raise errors.LivestreamNotFoundError(livestream_id)
-                        for message in _snapshot_pages(snapshot.participants, snapshot.sequence):
-                            yield message
-                        cursor, ended = snapshot.sequence, snapshot.livestream.status.terminal
-                    else:
-                        ended = await self._check_resumable(livestream_id, after_sequence)
-                        async for message, sequence in self._replay(livestream_id, cursor):
-                            cursor = sequence
-                            yield message
-                    reader.advance(cursor)
-                    last = await self._log.livestream(livestream_id)
-                    if ended and last is not None and cursor >= last.last_event_sequence:
+        # This frame lives as long as the stream, with thousands of streams open at once: the
+        # catch-up runs in a generator of its own, and nothing per-stream (rows, pages, entry
+        # lists) stays bound here while the stream waits.
+        user = self._limiter.acquire(caller)
+        try:
+            async with self._participants.subscribe(livestream_id) as reader:
+                position = _Position(after_sequence)
+                async for message in self._catch_up(livestream_id, position, batch):
+                    yield message
+                    del message  # the last snapshot page must not stay bound while we wait
+                cursor = position.cursor
+                reader.advance(cursor)
+                if position.over:
+                    return
+                # Batching bounds a message, not a wait: whatever is in the ring goes now.
+                limit = MAX_BATCH if batch else None
+                while True:
+                    try:
+                        entries = await reader.next(cursor, self._heartbeat_s, limit)
+                    except Finished:
                         return
-                    while True:
-                        try:
-                            entries = await reader.next(cursor, self._heartbeat_s)
-                        except Finished:
-                            return
-                        if not entries:
-                            yield ppb.WatchParticipantsResponse(
-                                heartbeat=ppb.WatchParticipantsHeartbeat(
-                                    sequence=cursor, time=_now()
-                                )
-                            )
-                            continue
-                        for change, message in entries:
-                            if change.sequence <= cursor:
-                                continue  # already sent by the snapshot or the replay
-                            yield message
-                            cursor = change.sequence
-                            reader.advance(cursor)
-            except Overflowed:
-                raise errors.ResourceExhaustedError(
-                    "The watcher fell behind; resume with after_sequence set to the last "
-                    "sequence received.",
-                    reason="WATCHER_TOO_SLOW",
-                    livestream=livestream_id,
-                ) from None
-            except Closing:
-                raise _shutting_down() from None
+                    if not entries:
+                        yield ppb.WatchParticipantsResponse(
+                            heartbeat=ppb.WatchParticipantsHeartbeat(sequence=cursor, time=_now())
+                        )
+                        continue
+                    if batch:
+                        # `next` returns only changes after the cursor, so the snapshot's or the
+                        # replay's last change is never sent again.
+                        cursor = entries[-1][0].sequence
+                        message = reader.combined(entries, encode_batch)
+                        del entries
+                        yield message
+                        reader.advance(cursor)
+                        continue
+                    for change, message in entries:
+                        yield message
+                        cursor = change.sequence
+                        reader.advance(cursor)
+                    del entries
+        except Overflowed:
+            raise errors.ResourceExhaustedError(
+                "The watcher fell behind; resume with after_sequence set to the last "
+                "sequence received.",
+                reason="WATCHER_TOO_SLOW",
+                livestream=livestream_id,
+            ) from None
+        except Closing:
+            raise _shutting_down() from None
+        finally:
+            self._limiter.release(user)
+
+    async def _catch_up(
+        self, livestream_id: str, position: _Position, batch: bool
+    ) -> AsyncIterator[ppb.WatchParticipantsResponse]:
+        """The snapshot (position.cursor == 0) or the replay after position.cursor; then
+        position says where the live part starts and whether the stream is over already."""
+        if position.cursor == 0:
+            snapshot = await self._log.snapshot(livestream_id)
+            if snapshot is None:
+                raise errors.LivestreamNotFoundError(livestream_id)
+            for message in _snapshot_pages(snapshot.participants, snapshot.sequence):
+                yield message
+            position.cursor, ended = snapshot.sequence, snapshot.livestream.status.terminal
+        else:
+            ended = await self._check_resumable(livestream_id, position.cursor)
+            async for message, sequence in self._replay(livestream_id, position.cursor, batch):
+                position.cursor = sequence
+                yield message
+        last = await self._log.livestream(livestream_id)
+        position.over = ended and last is not None and position.cursor >= last.last_event_sequence
 
     async def _check_resumable(self, livestream_id: str, after: int) -> bool:
         livestream = await self._log.livestream(livestream_id)
@@ -170,20 +222,25 @@ class Watcher:
         return livestream.status.terminal
 
     async def _replay(
-        self, livestream_id: str, cursor: int
+        self, livestream_id: str, cursor: int, batch: bool
     ) -> AsyncIterator[tuple[ppb.WatchParticipantsResponse, int]]:
         while True:
-            batch = await self._log.after(livestream_id, cursor, _REPLAY_BATCH)
-            for change in batch:
-                cursor = change.sequence
-                yield encode_change(change), cursor
-            if len(batch) < _REPLAY_BATCH:
+            changes = await self._log.after(livestream_id, cursor, _REPLAY_BATCH)
+            if batch and changes:
+                cursor = changes[-1].sequence
+                yield encode_batch([(c, encode_change(c)) for c in changes]), cursor
+            else:
+                for change in changes:
+                    cursor = change.sequence
+                    yield encode_change(change), cursor
+            if len(changes) < _REPLAY_BATCH:
                 return
 
     async def watch_livestream(
         self, caller: models.Caller, livestream_id: str
     ) -> AsyncIterator[lpb.WatchLivestreamResponse]:
-        with self._limiter.hold(caller):
+        user = self._limiter.acquire(caller)
+        try:
             try:
                 async with self._livestreams.subscribe(livestream_id) as state:
                     sent = await self._log.livestream(livestream_id)
@@ -213,6 +270,8 @@ class Watcher:
                         )
             except Closing:
                 raise _shutting_down() from None
+        finally:
+            self._limiter.release(user)
 
 
 async def _settle(state: LatestState, sent: models.Livestream, seconds: float) -> None:

@@ -6,6 +6,11 @@ however busy the livestream. The feed reads the next batch only when every watch
 the ring would drop, or when a watcher has not moved for `stall_s`: a burst (a room of 100,000
 ending) is paced to the watchers that keep up, and only a watcher that stalls falls out of the
 ring and is cut off, to resume from its sequence.
+
+A watcher that opted in to batches takes every entry after its position (up to a bound) as one
+message. The feed builds that message once per (first, last) sequence range and hands the same
+object to every watcher at that position: with thousands of watchers at the head, a pass over
+them builds one batch, not thousands.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from favorited.streams.subscribers import Closing, Finished, Overflowed
 log = logging.getLogger(__name__)
 
 Entry = tuple[ParticipantChange, Any]  # the change, and its message, built once for all
+# Batches kept per feed: watchers cluster at a few positions (mostly the head), so a handful of
+# ranges serve nearly all of them; the cap keeps scattered laggards from growing it unbounded.
+_BATCHES_KEPT = 16
 
 
 class ParticipantFeed:
@@ -45,6 +53,9 @@ class ParticipantFeed:
         self._ring_size = ring_size
         self._stall_s = stall_s
         self.head = head  # the last sequence read from the log
+        # (first sequence, last sequence) -> the batch message built for that range; emptied
+        # whenever the ring changes, so an entry never outlives the ring entries it was made of.
+        self._batches: dict[tuple[int, int], Any] = {}
         self.positions: dict[object, int] = {}
         self._changed = asyncio.Event()
         self._progress = asyncio.Event()
@@ -101,6 +112,7 @@ class ParticipantFeed:
                 self._ring.append((change, self._encode(change)))
             while len(self._ring) > self._ring_size:
                 self._ring.popleft()
+            self._batches.clear()
             self.head = batch[-1].sequence
             self._announce()
             if len(batch) < batch_size:
@@ -133,8 +145,9 @@ class ParticipantFeed:
         self.positions[token] = sequence
         self._progress.set()
 
-    def after(self, sequence: int) -> list[Entry]:
-        """The ring's entries after `sequence`; raises Overflowed if some were dropped."""
+    def after(self, sequence: int, limit: int | None = None) -> list[Entry]:
+        """The ring's entries after `sequence` (at most `limit`); raises Overflowed if some were
+        dropped."""
         if self.closing:
             raise Closing
         if sequence >= self.head:
@@ -144,7 +157,22 @@ class ParticipantFeed:
         if not self._ring or self._ring[0][0].sequence > sequence + 1:
             raise Overflowed
         start = sequence + 1 - self._ring[0][0].sequence
-        return [self._ring[i] for i in range(start, len(self._ring))]
+        stop = len(self._ring) if limit is None else min(len(self._ring), start + limit)
+        return [self._ring[i] for i in range(start, stop)]
+
+    def combined(self, entries: list[Entry], combine: Callable[[list[Entry]], Any]) -> Any:
+        """`combine(entries)`, built once per sequence range for every watcher that asks.
+
+        `entries` is a run of consecutive changes as `after` returned it; a change never changes
+        after it is logged, so its sequence range identifies its content.
+        """
+        key = (entries[0][0].sequence, entries[-1][0].sequence)
+        message = self._batches.get(key)
+        if message is None:
+            if len(self._batches) >= _BATCHES_KEPT:
+                del self._batches[next(iter(self._batches))]  # the oldest range
+            message = self._batches[key] = combine(entries)
+        return message
 
     def change_signal(self) -> asyncio.Event:
         """Take this before looking at the ring; it is set by the next change after that."""
@@ -161,13 +189,14 @@ class Reader:
     def advance(self, sequence: int) -> None:
         self._feed.advanced(self._token, sequence)
 
-    async def next(self, sequence: int, timeout_s: float) -> list[Entry]:
-        """Entries after `sequence`, waiting up to `timeout_s` for some; [] after silence.
+    async def next(self, sequence: int, timeout_s: float, limit: int | None = None) -> list[Entry]:
+        """Entries after `sequence` (at most `limit`), waiting up to `timeout_s` for some; []
+        after silence.
 
         Raises Finished, Overflowed or Closing.
         """
         signal = self._feed.change_signal()
-        entries = self._feed.after(sequence)
+        entries = self._feed.after(sequence, limit)
         if entries:
             return entries
         try:
@@ -175,7 +204,11 @@ class Reader:
                 await signal.wait()
         except TimeoutError:
             return []
-        return self._feed.after(sequence)
+        return self._feed.after(sequence, limit)
+
+    def combined(self, entries: list[Entry], combine: Callable[[list[Entry]], Any]) -> Any:
+        """The feed's shared `combine(entries)` for what `next` just returned."""
+        return self._feed.combined(entries, combine)
 
 
 class ParticipantHub:

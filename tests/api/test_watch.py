@@ -80,6 +80,92 @@ async def test_snapshot_then_live_changes_in_commit_order(
     assert await stream.code() == grpc.StatusCode.OK
 
 
+def _batched(messages: list[ppb.WatchParticipantsResponse]) -> list[list[int]]:
+    """The sequences of each `changes` message; fails on any other kind but heartbeats."""
+    out: list[list[int]] = []
+    for m in messages:
+        assert m.WhichOneof("event") == "changes", m
+        out.append([e.sequence for e in m.changes.events])
+    return out
+
+
+async def _bulk_join(db: asyncpg.Pool, livestream_id: str, count: int, prefix: str) -> None:
+    """`count` joins committed in one statement: `count` changes that a feed reads at once."""
+    await db.execute(
+        "INSERT INTO participants (id, livestream_id, user_id, display_name, role)"
+        " SELECT gen_random_uuid(), $1, $3 || g, 'Bulk', 'VIEWER'"
+        " FROM generate_series(1, $2) g",
+        livestream_id,
+        count,
+        prefix,
+    )
+
+
+async def test_batched_watchers_get_what_is_ready_in_one_message_and_others_one_each(
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
+    auth: Auth,
+    db: asyncpg.Pool,
+    room_name: str,
+) -> None:
+    ls = await create(livestreams, auth("alice"), room_name)
+    plain = participants.WatchParticipants(
+        ppb.WatchParticipantsRequest(livestream_id=ls.id), metadata=auth("plain")
+    )
+    batched = participants.WatchParticipants(
+        ppb.WatchParticipantsRequest(livestream_id=ls.id, batch_changes=True),
+        metadata=auth("batched"),
+    )
+    for stream in (plain, batched):
+        (snapshot,) = await _take(stream, 1)
+        assert snapshot.snapshot.complete and snapshot.snapshot.sequence == 0
+    await join(participants, auth("u1"), ls.id)
+    # A watcher that keeps up gets each change as it comes: a batch of one.
+    assert _batched(await _take(batched, 1)) == [[1]]
+    # 1,200 changes in one commit are ready at once: MAX_BATCH (500) per message, in order.
+    await _bulk_join(db, ls.id, 1200, "bulk")
+    assert [len(b) for b in _batched(await _take(batched, 3))] == [500, 500, 200]
+    # The same changes reach a watcher that did not opt in exactly as before: one per message.
+    plain_messages = await _take(plain, 1201)
+    assert {m.WhichOneof("event") for m in plain_messages} == {"change"}
+    assert [seq for seq, _, _ in _changes(plain_messages)] == list(range(1, 1202))
+    # Ending it: one LIVESTREAM_ENDED for the 1,201 still joined, then EOF.
+    await livestreams.DeleteLivestream(
+        lpb.DeleteLivestreamRequest(livestream_id=ls.id), metadata=auth("alice")
+    )
+    rest: list[ppb.WatchParticipantsResponse] = []
+    while (message := await batched.read()) is not grpc.aio.EOF:
+        received: Any = message
+        if received.WhichOneof("event") != "heartbeat":
+            rest.append(received)
+    assert _batched(rest) == [[1202]]
+    assert [e.type for m in rest for e in m.changes.events] == [ENDED]
+    assert await batched.code() == grpc.StatusCode.OK
+    plain.cancel()
+
+
+async def test_a_batched_resume_replays_in_batches_without_gap_or_duplicate(
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
+    auth: Auth,
+    db: asyncpg.Pool,
+    room_name: str,
+) -> None:
+    ls = await create(livestreams, auth("alice"), room_name)
+    await join(participants, auth("u1"), ls.id)
+    await _bulk_join(db, ls.id, 600, "gone")
+    resumed = participants.WatchParticipants(
+        ppb.WatchParticipantsRequest(livestream_id=ls.id, after_sequence=1, batch_changes=True),
+        metadata=auth("w"),
+    )
+    replayed = _batched(await _take(resumed, 2))
+    assert [len(b) for b in replayed] == [500, 100]
+    await _bulk_join(db, ls.id, 1, "later")  # then live again, after the replay
+    live = _batched(await _take(resumed, 1))
+    assert [seq for b in replayed + live for seq in b] == list(range(2, 603))
+    resumed.cancel()
+
+
 async def test_resume_after_disconnect_has_no_gap_and_no_duplicate(
     livestreams: ls_grpc.LivestreamServiceAsyncStub,
     participants: ps_grpc.ParticipantServiceAsyncStub,

@@ -324,21 +324,30 @@ class WatchParticipantsRequest(_message.Message):
 
     LIVESTREAM_ID_FIELD_NUMBER: _builtins.int
     AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    BATCH_CHANGES_FIELD_NUMBER: _builtins.int
     livestream_id: _builtins.str
     """Required. The livestream."""
     after_sequence: _builtins.int
     """0: start with a snapshot of the JOINED participants, then live events. Otherwise the last
     sequence the client saw: resume with the events after it, without a snapshot.
     """
+    batch_changes: _builtins.bool
+    """Optional. False (the default): every change comes in a message of its own (`change`). True:
+    changes come as `changes`, each message carrying every change the server has ready for this
+    watcher, in sequence order, up to 500 per message; a watcher that keeps up still gets one
+    change per message, one that falls behind gets fewer, larger messages instead of falling
+    further behind. Snapshots and heartbeats are the same either way.
+    """
     def __init__(
         self,
         *,
         livestream_id: _builtins.str = ...,
         after_sequence: _builtins.int = ...,
+        batch_changes: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "livestream_id", b"livestream_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "batch_changes", b"batch_changes", "livestream_id", b"livestream_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -353,6 +362,7 @@ class WatchParticipantsResponse(_message.Message):
     SNAPSHOT_FIELD_NUMBER: _builtins.int
     CHANGE_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def snapshot(self) -> Global___ParticipantSnapshot:
         """Part of the initial snapshot; the snapshot may span several messages."""
@@ -365,18 +375,25 @@ class WatchParticipantsResponse(_message.Message):
     def heartbeat(self) -> Global___WatchParticipantsHeartbeat:
         """Sent when nothing changed for a while, so that both sides can tell the stream is alive."""
 
+    @_builtins.property
+    def changes(self) -> Global___ParticipantEvents:
+        """Consecutive changes, in commit order; sent instead of `change` when the request set
+        batch_changes.
+        """
+
     def __init__(
         self,
         *,
         snapshot: Global___ParticipantSnapshot | None = ...,
         change: Global___ParticipantEvent | None = ...,
         heartbeat: Global___WatchParticipantsHeartbeat | None = ...,
+        changes: Global___ParticipantEvents | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "event", b"event", "heartbeat", b"heartbeat", "snapshot", b"snapshot"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "changes", b"changes", "event", b"event", "heartbeat", b"heartbeat", "snapshot", b"snapshot"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "event", b"event", "heartbeat", b"heartbeat", "snapshot", b"snapshot"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "changes", b"changes", "event", b"event", "heartbeat", b"heartbeat", "snapshot", b"snapshot"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["snapshot", "change", "heartbeat"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["snapshot", "change", "heartbeat", "changes"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -457,6 +474,32 @@ class ParticipantEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ParticipantEvent: _TypeAlias = ParticipantEvent  # noqa: Y015
+
+@_typing.final
+class ParticipantEvents(_message.Message):
+    """Several consecutive changes to a livestream's participants, in one WatchParticipants message."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParticipantEvent]:
+        """At least one change; sequences are consecutive and strictly increasing, and the first follows
+        the last sequence sent before this message. Resume after the last one's sequence.
+        """
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___ParticipantEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParticipantEvents: _TypeAlias = ParticipantEvents  # noqa: Y015
 
 @_typing.final
 class WatchParticipantsHeartbeat(_message.Message):
