@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 
 from favorited import errors
+from favorited.domain import models
+from favorited.domain.participants import JoinResult
 from favorited.store.idempotency import PgIdempotencyRepository
 from favorited.store.inbox import PgInboxRepository
 from favorited.store.livestreams import PgLivestreamRepository
@@ -71,6 +73,32 @@ class PgDatabase:
         with translate_errors():
             async with self._pool.acquire(timeout=self._acquire_timeout_s) as conn:
                 yield PgUnitOfWork(conn)
+
+    async def join(
+        self,
+        *,
+        participant_id: str,
+        livestream_id: str,
+        user_id: str,
+        display_name: str,
+        role: models.Role,
+        metadata: models.JsonObject,
+        request_id: str | None,
+        request_ttl_s: int,
+    ) -> JoinResult:
+        """One statement, no explicit transaction: it commits on its own (one round trip)."""
+        with translate_errors():
+            async with self._pool.acquire(timeout=self._acquire_timeout_s) as conn:
+                return await PgParticipantRepository(conn).join(
+                    participant_id=participant_id,
+                    livestream_id=livestream_id,
+                    user_id=user_id,
+                    display_name=display_name,
+                    role=role,
+                    metadata=metadata,
+                    request_id=request_id,
+                    request_ttl_s=request_ttl_s,
+                )
 
     async def ping(self, timeout_s: float) -> bool:
         """True when a connection answers `SELECT 1` within the timeout."""

@@ -9,6 +9,7 @@ import asyncpg
 
 from favorited import errors
 from favorited.domain import models
+from favorited.domain.participants import JoinOutcome, JoinResult
 from favorited.store.pool import Connection
 
 COLUMNS = """
@@ -21,6 +22,8 @@ VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING {COLUMNS}
 """
 _GET = f"SELECT {COLUMNS} FROM participants WHERE id = $1"
+# migrations/0005: lock, checks, request_id claim and insert in one statement (autocommit).
+_JOIN = "SELECT * FROM join_livestream($1, $2, $3, $4, $5, $6, $7, $8)"
 _FIND_JOINED = f"""
 SELECT {COLUMNS} FROM participants
 WHERE livestream_id = $1 AND user_id = $2 AND status = 'JOINED'
@@ -123,6 +126,45 @@ class PgParticipantRepository:
             raise
         assert row is not None
         return to_participant(row)
+
+    async def join(
+        self,
+        *,
+        participant_id: str,
+        livestream_id: str,
+        user_id: str,
+        display_name: str,
+        role: models.Role,
+        metadata: models.JsonObject,
+        request_id: str | None,
+        request_ttl_s: int,
+    ) -> JoinResult:
+        """Run outside a transaction: the statement is the transaction (one round trip)."""
+        try:
+            row = await self._conn.fetchrow(
+                _JOIN,
+                participant_id,
+                livestream_id,
+                user_id,
+                display_name,
+                role,
+                metadata,
+                request_id,
+                float(request_ttl_s),
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "participants_one_joined_key":
+                raise errors.ParticipantAlreadyJoinedError(livestream_id, user_id) from exc
+            raise
+        assert row is not None
+        status = row["livestream_status"]
+        return JoinResult(
+            outcome=JoinOutcome(row["outcome"]),
+            livestream_status=models.LivestreamStatus(status) if status is not None else None,
+            room_name=row["room_name"],
+            max_participants=row["max_participants"],
+            participant=to_participant(row) if row["id"] is not None else None,
+        )
 
     async def get(self, participant_id: str) -> models.Participant | None:
         return await self._one(_GET, participant_id)
