@@ -113,3 +113,26 @@ BEGIN
     )::join_result;
 END;
 $$;
+
+-- Joins that arrive together, in one statement and one commit. Every commit that notifies (the
+-- participant triggers do) takes PostgreSQL's database-wide NOTIFY lock from before its WAL flush
+-- until it ends, so notifying commits run one at a time, each waiting for its own flush: one
+-- commit per join capped joins near 1 / (flush time) whatever the CPU. In array order; the API
+-- sorts a batch by livestream, so concurrent batches lock livestream rows in the same order
+-- (no deadlocks). Each join sees the ones before it in the batch (a duplicate of the same user
+-- is ALREADY_JOINED, a repeated request_id REPLAYED, seats are counted exactly). Roles and
+-- metadata travel as text (JSON text for metadata): plain arrays for the driver to encode.
+CREATE FUNCTION join_livestreams(
+    p_participant_ids uuid[], p_livestream_ids uuid[], p_user_ids text[],
+    p_display_names text[], p_roles text[], p_metadata text[], p_request_ids text[],
+    p_request_ttl_s double precision[]
+) RETURNS SETOF join_result LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_participant_ids, 1), 0) LOOP
+        RETURN NEXT join_livestream(
+            p_participant_ids[i], p_livestream_ids[i], p_user_ids[i], p_display_names[i],
+            p_roles[i]::participant_role, p_metadata[i]::jsonb, p_request_ids[i],
+            p_request_ttl_s[i]);
+    END LOOP;
+END;
+$$;
