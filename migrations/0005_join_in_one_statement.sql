@@ -114,14 +114,14 @@ BEGIN
 END;
 $$;
 
--- Joins that arrive together, in one statement and one commit. Every commit that notifies (the
--- participant triggers do) takes PostgreSQL's database-wide NOTIFY lock from before its WAL flush
--- until it ends, so notifying commits run one at a time, each waiting for its own flush: one
--- commit per join capped joins near 1 / (flush time) whatever the CPU. In array order; the API
--- sorts a batch by livestream, so concurrent batches lock livestream rows in the same order
--- (no deadlocks). Each join sees the ones before it in the batch (a duplicate of the same user
--- is ALREADY_JOINED, a repeated request_id REPLAYED, seats are counted exactly). Roles and
--- metadata travel as text (JSON text for metadata): plain arrays for the driver to encode.
+-- Joins of one livestream that arrive together, in one statement and one commit. Every commit
+-- that notifies (the participant triggers do) takes PostgreSQL's database-wide NOTIFY lock from
+-- before its WAL flush until it ends, so notifying commits run one at a time, each waiting for
+-- its own flush, and the livestream's row lock makes its joins take turns anyway: one commit per
+-- join capped joins near 1 / (flush time) whatever the CPU. In array order, each join seeing the
+-- ones before it (a duplicate of the same user is ALREADY_JOINED, a repeated request_id REPLAYED,
+-- seats are counted exactly). Roles and metadata travel as text (JSON text for metadata): plain
+-- arrays for the driver to encode.
 CREATE FUNCTION join_livestreams(
     p_participant_ids uuid[], p_livestream_ids uuid[], p_user_ids text[],
     p_display_names text[], p_roles text[], p_metadata text[], p_request_ids text[],

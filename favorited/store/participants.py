@@ -6,7 +6,7 @@ import asyncio
 import collections
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -290,16 +290,26 @@ class _Waiting:
     done: asyncio.Future[object]
 
 
+@dataclass(slots=True)
+class _Lane:
+    """The joins of one livestream: at most one batch running, the rest waiting for the next."""
+
+    busy: bool = False
+    waiting: collections.deque[_Waiting] = field(default_factory=collections.deque)
+
+
 class JoinBatcher:
-    """Runs the joins that arrive together as one statement and one commit.
+    """Runs the joins of one livestream that arrive together as one statement and one commit.
 
     Every join commit notifies watchers, and PostgreSQL runs notifying commits one at a time
-    (a database-wide lock held through each WAL flush): one join per commit capped joins at
-    ~1 / flush time, with the API mostly idle. Here at most `max_in_flight` batches run at once;
-    joins that arrive meanwhile wait and go together in the next one. A lone join under light
-    load still goes at once, alone.
+    (a database-wide lock held through each WAL flush), while the livestream's row lock already
+    makes its joins take turns: one join per commit capped joins near 1 / flush time, with the
+    API mostly idle. Here each livestream has at most one batch running; its joins that arrive
+    meanwhile wait and go together in the next one. A lone join still goes at once, alone.
+    Batches never mix livestreams, so a livestream whose row is held (a long end) holds up its
+    own joins only, exactly as before.
 
-    No task is spawned per batch: the caller whose join starts a batch runs it, and hands the
+    No task is spawned per join: the caller whose join starts a batch runs it, and hands the
     next batch to the first join still waiting (each caller runs at most the batch that holds
     its own join). The batch's statement is shielded from that caller's cancellation, so one
     cancelled RPC never fails the others' joins.
@@ -310,48 +320,48 @@ class JoinBatcher:
         run: Callable[[Sequence[PendingJoin]], Awaitable[list[JoinResult]]],
         run_one: Callable[[PendingJoin], Awaitable[JoinResult]],
         *,
-        max_in_flight: int = 4,
         max_batch: int = 64,
     ) -> None:
         self._run = run
         self._run_one = run_one
-        self._max_in_flight = max_in_flight
         self._max_batch = max_batch
-        self._in_flight = 0
-        self._waiting: collections.deque[_Waiting] = collections.deque()
+        # Only livestreams with a batch running are here: bounded by the joins in flight.
+        self._lanes: dict[str, _Lane] = {}
         self._batches: set[asyncio.Task[None]] = set()
 
     @property
     def waiting(self) -> int:
-        """Joins queued for the next batch (cancelled ones included until a batch skips them)."""
-        return len(self._waiting)
+        """Joins queued for a next batch (cancelled ones included until a batch skips them)."""
+        return sum(len(lane.waiting) for lane in self._lanes.values())
 
     async def join(self, join: PendingJoin) -> JoinResult:
+        key = join.livestream_id
+        lane = self._lanes.setdefault(key, _Lane())
         me = _Waiting(join, asyncio.get_running_loop().create_future())
-        if self._in_flight < self._max_in_flight:
-            self._in_flight += 1
+        if not lane.busy:
+            lane.busy = True
         else:
-            self._waiting.append(me)
+            lane.waiting.append(me)
             try:
                 handed = await me.done
             except asyncio.CancelledError:
                 # Cancelled just after being handed the next batch: pass it on, or it is lost.
                 if me.done.done() and not me.done.cancelled() and me.done.result() is _LEAD:
-                    self._next()
+                    self._next(key, lane)
                 raise
             if handed is not _LEAD:
                 assert isinstance(handed, JoinResult)
                 return handed
             me = _Waiting(join, asyncio.get_running_loop().create_future())  # for our answer
         batch = [me]
-        while self._waiting and len(batch) < self._max_batch:
-            other = self._waiting.popleft()
+        while lane.waiting and len(batch) < self._max_batch:
+            other = lane.waiting.popleft()
             if not other.done.done():  # skip joins whose RPC was cancelled while waiting
                 batch.append(other)
         task = asyncio.create_task(self._execute(batch))
-        # Kept until done; the slot passes on when the statement ends, even if we are cancelled.
+        # Kept until done; the lane passes on when the statement ends, even if we are cancelled.
         self._batches.add(task)
-        task.add_done_callback(self._finished)
+        task.add_done_callback(lambda done: self._finished(done, key, lane))
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -361,17 +371,18 @@ class JoinBatcher:
         assert isinstance(result, JoinResult)
         return result
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _finished(self, task: asyncio.Task[None], key: str, lane: _Lane) -> None:
         self._batches.discard(task)
-        self._next()
+        self._next(key, lane)
 
-    def _next(self) -> None:
-        while self._waiting:
-            other = self._waiting.popleft()
+    def _next(self, key: str, lane: _Lane) -> None:
+        while lane.waiting:
+            other = lane.waiting.popleft()
             if not other.done.done():
                 other.done.set_result(_LEAD)
                 return
-        self._in_flight -= 1
+        lane.busy = False
+        del self._lanes[key]
 
     async def _execute(self, batch: list[_Waiting]) -> None:
         results: list[JoinResult | BaseException] | None = None
@@ -395,15 +406,14 @@ class JoinBatcher:
     async def _results(self, batch: list[_Waiting]) -> list[JoinResult | BaseException]:
         if len(batch) == 1:
             return [await self._run_one(batch[0].join)]
-        # One lock order for every batch: by livestream id.
-        batch.sort(key=lambda w: w.join.livestream_id)
         try:
             return list(await self._run([w.join for w in batch]))
         except (asyncpg.PostgresError, errors.AbortedError):
-            # One join broke the statement (the unique index refused a duplicate made by
-            # another process, a deadlock with a webhook batch): nothing was kept; give each
-            # join its own answer.
-            return [await self._answer(w.join) for w in batch]
+            # One join broke the statement (a livestream locked past the batch's lock_timeout,
+            # the unique index refusing a duplicate made by another process, a deadlock with a
+            # webhook batch): nothing was kept. Each join gets its own answer, concurrently, so
+            # the joins of a busy livestream wait for it alone.
+            return list(await asyncio.gather(*(self._answer(w.join) for w in batch)))
 
     async def _answer(self, join: PendingJoin) -> JoinResult | BaseException:
         try:

@@ -84,3 +84,27 @@ async def test_cancelled_joins_leave_the_others_answered_and_later_joins_served(
     assert 15 <= count <= 30
     late = await join(participants, auth("late"), ls.id)
     assert late.participant.user_id == "late"
+
+
+async def test_a_locked_livestream_holds_up_only_its_own_joins(
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
+    auth: Auth,
+    db: asyncpg.Pool,
+    room_name: str,
+) -> None:
+    busy = await create(livestreams, auth("alice"), f"{room_name}-busy")
+    free = await create(livestreams, auth("alice"), f"{room_name}-free")
+    async with db.acquire() as conn, conn.transaction():
+        # As a long DeleteLivestream would: the row stays locked until this block ends.
+        await conn.execute("SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", busy.id)
+        waiting = [
+            asyncio.ensure_future(join(participants, auth(f"b{i}"), busy.id)) for i in range(5)
+        ]
+        served = await asyncio.gather(
+            *(join(participants, auth(f"f{i}"), free.id) for i in range(10))
+        )
+        assert {r.participant.livestream_id for r in served} == {free.id}
+        assert not any(task.done() for task in waiting)
+    joined = await asyncio.gather(*waiting)
+    assert {r.participant.livestream_id for r in joined} == {busy.id}

@@ -64,21 +64,35 @@ class _Store:
 
 async def test_joins_that_arrive_during_a_statement_go_together_in_the_next() -> None:
     store = _Store()
-    batcher = JoinBatcher(store.run, store.run_one, max_in_flight=1)
+    batcher = JoinBatcher(store.run, store.run_one)
     first = asyncio.create_task(batcher.join(_join("u0")))
-    others = [asyncio.create_task(batcher.join(_join(f"u{i}", f"ls{5 - i}"))) for i in range(1, 5)]
+    others = [asyncio.create_task(batcher.join(_join(f"u{i}"))) for i in range(1, 5)]
     await until(lambda: batcher.waiting == 4)
     store.release.set()
     answers = await asyncio.gather(first, *others)
     assert [a.room_name for a in answers] == ["u0", "u1", "u2", "u3", "u4"]
-    # Alone at first; then the four together, sorted by livestream (one lock order).
-    assert store.statements == [["u0"], ["u4", "u3", "u2", "u1"]]
+    # Alone at first; then the four that waited, together.
+    assert store.statements == [["u0"], ["u1", "u2", "u3", "u4"]]
     assert batcher.waiting == 0
+
+
+async def test_livestreams_never_share_a_batch_nor_wait_for_each_other() -> None:
+    store = _Store()
+    batcher = JoinBatcher(store.run, store.run_one)
+    held = asyncio.create_task(batcher.join(_join("u0", "busy")))
+    queued = asyncio.create_task(batcher.join(_join("u1", "busy")))
+    await until(lambda: batcher.waiting == 1)
+    elsewhere = asyncio.create_task(batcher.join(_join("u2", "free")))
+    await until(lambda: store.statements == [["u0"], ["u2"]])
+    assert not queued.done()  # its livestream's batch still runs
+    store.release.set()
+    await asyncio.gather(held, queued, elsewhere)
+    assert store.statements == [["u0"], ["u2"], ["u1"]]
 
 
 async def test_a_failed_batch_answers_each_join_on_its_own() -> None:
     store = _Store(fail_batches=asyncpg.UniqueViolationError("duplicate"))
-    batcher = JoinBatcher(store.run, store.run_one, max_in_flight=1)
+    batcher = JoinBatcher(store.run, store.run_one)
     first = asyncio.create_task(batcher.join(_join("u0")))
     others = [asyncio.create_task(batcher.join(_join(u))) for u in ("u1", "broken", "u2")]
     await until(lambda: batcher.waiting == 3)
@@ -92,7 +106,7 @@ async def test_a_failed_batch_answers_each_join_on_its_own() -> None:
 async def test_unavailability_fails_every_join_of_the_batch() -> None:
     down = errors.DependencyUnavailableError("down", reason="DATABASE_UNAVAILABLE")
     store = _Store(fail_batches=down)
-    batcher = JoinBatcher(store.run, store.run_one, max_in_flight=1)
+    batcher = JoinBatcher(store.run, store.run_one)
     first = asyncio.create_task(batcher.join(_join("u0")))
     others = [asyncio.create_task(batcher.join(_join(f"u{i}"))) for i in range(1, 4)]
     await until(lambda: batcher.waiting == 3)
@@ -105,7 +119,7 @@ async def test_unavailability_fails_every_join_of_the_batch() -> None:
 
 async def test_a_cancelled_caller_neither_fails_nor_stalls_the_others() -> None:
     store = _Store()
-    batcher = JoinBatcher(store.run, store.run_one, max_in_flight=1)
+    batcher = JoinBatcher(store.run, store.run_one)
     leader = asyncio.create_task(batcher.join(_join("u0")))
     queued = [asyncio.create_task(batcher.join(_join(f"u{i}"))) for i in range(1, 5)]
     await until(lambda: batcher.waiting == 4)
