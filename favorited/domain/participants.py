@@ -103,9 +103,12 @@ class ParticipantService:
         The store locks the livestream row, checks, claims the request_id and inserts in one
         atomic statement (one round trip); a refusal writes nothing.
         """
+        # The id as PostgreSQL spells it (the API accepts any spelling of a UUID), so that a
+        # replayed participant's livestream compares equal and joins of one livestream batch.
+        livestream_id = str(uuid.UUID(req.livestream_id))
         result = await self._db.join(
             participant_id=str(uuid.uuid4()),
-            livestream_id=req.livestream_id,
+            livestream_id=livestream_id,
             user_id=caller.user_id,
             display_name=req.display_name,
             role=req.role,
@@ -113,7 +116,7 @@ class ParticipantService:
             request_id=req.request_id,
             request_ttl_s=rules.IDEMPOTENCY_TTL_S,
         )
-        participant = _joined(result, req.livestream_id, caller.user_id)
+        participant = _joined(result, livestream_id, caller.user_id)
         assert result.room_name is not None  # every outcome with a participant found the row
         return self._grant(result.room_name, participant)
 

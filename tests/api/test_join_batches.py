@@ -108,3 +108,16 @@ async def test_a_locked_livestream_holds_up_only_its_own_joins(
         assert not any(task.done() for task in waiting)
     joined = await asyncio.gather(*waiting)
     assert {r.participant.livestream_id for r in joined} == {busy.id}
+
+
+async def test_a_retry_may_spell_the_livestream_id_differently(
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
+    auth: Auth,
+    room_name: str,
+) -> None:
+    ls = await create(livestreams, auth("alice"), room_name)
+    request_id = str(uuid.uuid4())
+    first = await join(participants, auth("bob"), ls.id, request_id=request_id)
+    again = await join(participants, auth("bob"), ls.id.upper(), request_id=request_id)
+    assert again.participant == first.participant
