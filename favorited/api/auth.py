@@ -7,7 +7,8 @@ token only; request bodies never carry it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,9 @@ from favorited.domain import models, rules
 
 ADMIN_SCOPE = "favorited:admin"
 _LEEWAY_S = 30
+# Verified tokens remembered per process. A token is a few hundred bytes, so this bounds the
+# cache to a few MiB; when it is full the oldest entry goes.
+VERIFIED_CACHE_SIZE = 10_000
 
 # Set by the interceptor for the duration of one RPC (each RPC runs in its own task/context).
 _caller: ContextVar[models.Caller] = ContextVar("favorited_caller")
@@ -33,10 +37,26 @@ def bind_caller(caller: models.Caller) -> None:
 
 
 class Authenticator:
-    """Verifies caller tokens with one HS256 secret."""
+    """Verifies caller tokens with one HS256 secret.
 
-    def __init__(self, secret: str) -> None:
+    A token that verified is remembered (by its exact text) with its caller and `exp` until it
+    expires: the same bytes under the same secret verify to the same claims, and the only claim
+    that can turn a valid token invalid later is `exp`, checked again on every use. Only
+    successes are remembered (a token rejected for `nbf` may become valid). This saves PyJWT's
+    ~150 µs per call for clients that reuse their token, which is the common case.
+    """
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        cache_size: int = VERIFIED_CACHE_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._secret = secret
+        self._cache_size = cache_size
+        self._clock = clock
+        self._verified: dict[str, tuple[models.Caller, int]] = {}
 
     def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> models.Caller:
         header = next((v for k, v in metadata if k == "authorization"), None)
@@ -46,26 +66,50 @@ class Authenticator:
             )
         text = header.decode() if isinstance(header, bytes) else header
         scheme, _, token = text.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise _unauthenticated(
                 "The authorization metadata must be `Bearer <token>`.", "TOKEN_MALFORMED"
             )
+        cached = self._verified.get(token)
+        if cached is not None:
+            caller, exp = cached
+            if not self._expired(exp):
+                return caller
+            del self._verified[token]
+        return self._verify(token)
+
+    def _expired(self, exp: int) -> bool:
+        # PyJWT's rule (expired once exp <= now - leeway), applied by us on both paths so that
+        # a remembered token and a freshly verified one expire at the same instant.
+        return exp <= self._clock() - _LEEWAY_S
+
+    def _verify(self, token: str) -> models.Caller:
         try:
             claims = jwt.decode(
-                token.strip(),
+                token,
                 self._secret,
                 algorithms=["HS256"],
-                options={"require": ["exp", "sub"]},
+                options={"require": ["exp", "sub"], "verify_exp": False},
                 leeway=_LEEWAY_S,
             )
-        except jwt.ExpiredSignatureError:
-            raise _unauthenticated("The token has expired.", "TOKEN_EXPIRED") from None
-        except jwt.InvalidTokenError:
+            exp = int(claims["exp"])
+        except (ValueError, TypeError, OverflowError, jwt.InvalidTokenError):
             raise _unauthenticated("The token is invalid.", "TOKEN_INVALID") from None
+        if self._expired(exp):
+            raise _unauthenticated("The token has expired.", "TOKEN_EXPIRED")
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > rules.USER_ID_MAX or "\x00" in sub:
             raise _unauthenticated("The token's subject is not a valid user id.", "TOKEN_INVALID")
-        return models.Caller(user_id=sub, is_admin=ADMIN_SCOPE in _scopes(claims.get("scope")))
+        caller = models.Caller(user_id=sub, is_admin=ADMIN_SCOPE in _scopes(claims.get("scope")))
+        if len(self._verified) >= self._cache_size:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (caller, exp)
+        return caller
+
+    def cached_tokens(self) -> int:
+        """How many verified tokens are remembered (bounded by `cache_size`)."""
+        return len(self._verified)
 
     def mint(self, user_id: str, *, admin: bool = False, ttl: timedelta) -> str:
         """A caller token, for `favorited token`, `favorited dev` and tests."""

@@ -32,6 +32,9 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, authenticator: auth.Authenticator, metrics: Metrics) -> None:
         self._auth = authenticator
         self._metrics = metrics
+        # grpc.aio asks the interceptor on every call; the wrapped handler of a method never
+        # changes, so it is built once. Only methods the server has are kept (bounded).
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -40,10 +43,20 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
+        handler = await continuation(handler_call_details)
         if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = wrapped
+        return wrapped
+
+    def _wrap(
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 # In an aio server the behaviors are coroutine (and async-generator) functions.
@@ -128,8 +141,11 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         elapsed = time.perf_counter() - started
         self._metrics.rpcs.labels(method, code.name).inc()
         self._metrics.rpc_seconds.labels(method).observe(elapsed)
+        level = logging.DEBUG if code is grpc.StatusCode.OK else logging.INFO
+        if not log.isEnabledFor(level):  # skip building the record's fields on the hot path
+            return
         log.log(
-            logging.DEBUG if code is grpc.StatusCode.OK else logging.INFO,
+            level,
             "rpc",
             extra={
                 "method": method,

@@ -43,8 +43,13 @@ class LivestreamService:
             DependencyUnavailableError: LiveKit failed; the livestream is left in ERROR.
         """
         livestream_id = str(uuid.uuid4())
-        async with self._db.transaction() as tx:
-            if request_id is not None:
+        if request_id is None:
+            # One statement commits on its own: no BEGIN/COMMIT round trips (the hot path).
+            async with self._db.reader() as uow:
+                created = await self._insert(uow, livestream_id, caller, new)
+        else:
+            async with self._db.transaction() as tx:
+                # The key and the row are written together, or neither is.
                 owner = await tx.idempotency.claim(
                     caller=caller.user_id,
                     method=_CREATE,
@@ -56,13 +61,7 @@ class LivestreamService:
                     replayed = await tx.livestreams.get(owner)
                     if replayed is not None:
                         return replayed
-            created = await tx.livestreams.insert(
-                livestream_id=livestream_id,
-                new=new,
-                created_by=caller.user_id,
-                # The host's seat comes on top of the viewers'; LiveKit cannot raise it later.
-                room_capacity=new.max_participants + 1,
-            )
+                created = await self._insert(tx, livestream_id, caller, new)
         try:
             room_sid = await self._rooms.create_room(
                 name=created.room_name,
@@ -74,8 +73,8 @@ class LivestreamService:
             await self._fail_creation(created)
             raise
         try:
-            async with self._db.transaction() as tx:
-                live = await tx.livestreams.mark_live(created.id, room_sid=room_sid)
+            async with self._db.reader() as uow:  # one statement: it commits on its own
+                live = await uow.livestreams.mark_live(created.id, room_sid=room_sid)
         except errors.DependencyUnavailableError:
             # The room exists but we could not record it: take it down so nothing leaks.
             await self._delete_room_quietly(created.room_name)
@@ -88,12 +87,24 @@ class LivestreamService:
             )
         return live
 
+    @staticmethod
+    async def _insert(
+        uow: ports.UnitOfWork, livestream_id: str, caller: models.Caller, new: models.NewLivestream
+    ) -> models.Livestream:
+        return await uow.livestreams.insert(
+            livestream_id=livestream_id,
+            new=new,
+            created_by=caller.user_id,
+            # The host's seat comes on top of the viewers'; LiveKit cannot raise it later.
+            room_capacity=new.max_participants + 1,
+        )
+
     async def _fail_creation(self, created: models.Livestream) -> None:
         # The room may exist although the call failed (a lost response). Delete it while this
         # livestream still holds the name, before ERROR frees it for a new livestream.
         await self._delete_room_quietly(created.room_name)
-        async with self._db.transaction() as tx:
-            await tx.livestreams.mark_error(created.id)
+        async with self._db.reader() as uow:  # one statement: it commits on its own
+            await uow.livestreams.mark_error(created.id)
         log.warning(
             "livestream creation failed: LiveKit unavailable",
             extra={"livestream": created.id, "room_name": created.room_name},

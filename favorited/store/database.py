@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import asyncpg
 
 from favorited import errors
+from favorited.domain import models
+from favorited.domain.participants import JoinResult
 from favorited.store.idempotency import PgIdempotencyRepository
 from favorited.store.inbox import PgInboxRepository
 from favorited.store.livestreams import PgLivestreamRepository
-from favorited.store.participants import PgParticipantRepository
+from favorited.store.participants import JoinBatcher, PendingJoin, PgParticipantRepository
 from favorited.store.pool import Connection
 from favorited.store.sessions import PgSessionRepository
 from favorited.store.webhook_effects import PgWebhookEffects
@@ -58,6 +60,7 @@ class PgDatabase:
     def __init__(self, pool: asyncpg.Pool[Any], *, acquire_timeout_s: float) -> None:
         self._pool = pool
         self._acquire_timeout_s = acquire_timeout_s
+        self._joins = JoinBatcher(self._join_many, self._join_one)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgUnitOfWork]:
@@ -75,6 +78,53 @@ class PgDatabase:
                 yield PgUnitOfWork(conn)
 
     reader = autocommit
+
+    async def join(
+        self,
+        *,
+        participant_id: str,
+        livestream_id: str,
+        user_id: str,
+        display_name: str,
+        role: models.Role,
+        metadata: models.JsonObject,
+        request_id: str | None,
+        request_ttl_s: int,
+    ) -> JoinResult:
+        """One statement, no explicit transaction; joins arriving together share it."""
+        return await self._joins.join(
+            PendingJoin(
+                participant_id=participant_id,
+                livestream_id=livestream_id,
+                user_id=user_id,
+                display_name=display_name,
+                role=role,
+                metadata=metadata,
+                request_id=request_id,
+                request_ttl_s=request_ttl_s,
+            )
+        )
+
+    async def _join_one(self, join: PendingJoin) -> JoinResult:
+        with translate_errors():
+            async with self._pool.acquire(timeout=self._acquire_timeout_s) as conn:
+                return await PgParticipantRepository(conn).join(
+                    participant_id=join.participant_id,
+                    livestream_id=join.livestream_id,
+                    user_id=join.user_id,
+                    display_name=join.display_name,
+                    role=join.role,
+                    metadata=join.metadata,
+                    request_id=join.request_id,
+                    request_ttl_s=join.request_ttl_s,
+                )
+
+    async def _join_many(self, joins: Sequence[PendingJoin]) -> list[JoinResult]:
+        # Unavailability is translated here; any other driver error reaches the batcher raw,
+        # which then answers each join on its own.
+        with translate_errors():
+            async with self._pool.acquire(timeout=self._acquire_timeout_s) as conn:
+                return await PgParticipantRepository(conn).join_many(joins)
 
     async def ping(self, timeout_s: float) -> bool:
         """True when a connection answers `SELECT 1` within the timeout."""
