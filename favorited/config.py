@@ -42,6 +42,7 @@ class Settings:
     webhook_queue: str  # WEBHOOK_QUEUE (favorited.webhooks): quorum queue; DLQ is `<name>.dlq`
     webhook_max_deliveries: int  # WEBHOOK_MAX_DELIVERIES (5): then the message is dead-lettered
     webhook_publish_timeout_s: float  # WEBHOOK_PUBLISH_TIMEOUT_SECONDS (2): confirm wait, then 503
+    event_loop: str  # EVENT_LOOP (uvloop | asyncio; uvloop): loop of `webhooks` and `consumer`
     inbox_retention_hours: int  # INBOX_RETENTION_HOURS (168): how long event ids are remembered
     event_retention_hours: int  # EVENT_RETENTION_HOURS (24): WatchParticipants replay window
     reconciliation_grace_s: int  # RECONCILIATION_GRACE_SECONDS (120): JOINED but absent this long
@@ -91,6 +92,7 @@ class Settings:
             webhook_publish_timeout_s=env.number(
                 "WEBHOOK_PUBLISH_TIMEOUT_SECONDS", 2.0, low=0.05, high=60
             ),
+            event_loop=env.choice("EVENT_LOOP", "uvloop", ("uvloop", "asyncio")),
             inbox_retention_hours=env.integer("INBOX_RETENTION_HOURS", 168, low=1, high=24 * 90),
             event_retention_hours=env.integer("EVENT_RETENTION_HOURS", 24, low=1, high=24 * 90),
             reconciliation_grace_s=env.integer(

@@ -3,18 +3,24 @@
 `publish` returns only after RabbitMQ confirmed the message (persisted on a quorum of nodes);
 anything else — broker down, blocked, nack, unroutable, or no confirm within the timeout — raises
 `PublishFailedError`, and the shim answers 503 so LiveKit retries.
+
+aio-pika owns the connection (robust reconnection, re-declaration, the health probe's channel);
+each message goes straight to the aiormq channel underneath, with its AMQP properties built
+directly: aio-pika's `Message` and exchange layers were most of the shim's publishing CPU and add
+nothing for one fixed route.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from pamqp.commands import Basic
 
-from favorited.broker.topology import Topology, webhook_message
+from favorited.broker.topology import Topology, webhook_properties
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +64,21 @@ class WebhookPublisher:
         channel = self._channel
         if channel is None or channel.is_closed or not self.connected:
             raise PublishFailedError("not connected to RabbitMQ")
-        message = webhook_message(body, event_id=event_id, event=event)
         try:
-            confirmation = await channel.default_exchange.publish(
-                message,
+            # Asked per message: after a reconnection the robust channel has a new one.
+            # (aiormq's abstract channel lacks basic_publish's `wait`; the concrete one has it.)
+            underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
+            confirmation = await underlay.basic_publish(
+                body,
+                exchange="",
                 routing_key=self._topology.queue,
+                properties=webhook_properties(event_id=event_id, event=event),
                 mandatory=True,
                 timeout=self._timeout_s,
+                # The confirm is what the shim waits for. wait=True would also hold the channel's
+                # publish lock until the frame is flushed to the socket, serialising concurrent
+                # requests behind each write; the confirm timeout still bounds a stalled socket.
+                wait=False,
             )
         except (
             aio_pika.exceptions.AMQPError,

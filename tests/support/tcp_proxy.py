@@ -17,6 +17,8 @@ class TcpProxy:
         self._port = 0
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     @property
     def port(self) -> int:
@@ -38,6 +40,13 @@ class TcpProxy:
             task.cancel()
         await asyncio.gather(*self._pipes, return_exceptions=True)
 
+    def stall(self) -> None:
+        """Keep every connection open but forward nothing: a dependency that hangs."""
+        self._flowing.clear()
+
+    def unstall(self) -> None:
+        self._flowing.set()
+
     async def restore(self) -> None:
         """Listen again on the same port."""
         await self.start()
@@ -54,8 +63,8 @@ class TcpProxy:
             return
         self._writers.update((writer, up_writer))
         tasks = {
-            asyncio.create_task(_pipe(reader, up_writer)),
-            asyncio.create_task(_pipe(up_reader, writer)),
+            asyncio.create_task(_pipe(reader, up_writer, self._flowing)),
+            asyncio.create_task(_pipe(up_reader, writer, self._flowing)),
         }
         self._pipes.update(tasks)
         try:
@@ -70,8 +79,11 @@ class TcpProxy:
                 w.transport.abort()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event
+) -> None:
     with contextlib.suppress(ConnectionError):
         while data := await reader.read(65536):
+            await flowing.wait()
             writer.write(data)
             await writer.drain()

@@ -1,0 +1,116 @@
+"""`favorited webhooks` and `favorited consumer` run on the loop EVENT_LOOP names (uvloop unless
+told otherwise), and the pipeline works end to end on it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from favorited.config import Settings
+from tests.conftest import LIVEKIT_KEY, LIVEKIT_SECRET
+from tests.pipeline.conftest import WEBHOOK_PATH, eventually
+from tests.support.livekit_webhooks import event_body, sid, sign
+
+
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    # The default is under test unless a test sets EVENT_LOOP itself.
+    inherited = {k: v for k, v in os.environ.items() if k != "EVENT_LOOP"}
+    return {
+        **inherited,
+        "DATABASE_URL": settings.database_url or "",
+        "LIVEKIT_URL": settings.livekit_url or "",
+        "LIVEKIT_API_KEY": LIVEKIT_KEY,
+        "LIVEKIT_API_SECRET": LIVEKIT_SECRET,
+        "AMQP_URL": settings.amqp_url,
+        "WEBHOOK_QUEUE": settings.webhook_queue,
+        "WEBHOOK_MAX_DELIVERIES": str(settings.webhook_max_deliveries),
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": "0",
+        "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "json",
+        **extra,
+    }
+
+
+class _Process:
+    """A favorited subprocess whose JSON log records are read as they come."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, command: str, env: dict[str, str]) -> _Process:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "favorited",
+            command,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        return cls(proc)
+
+    async def record(self, message: str) -> dict[str, Any]:
+        """The first log record with this message (the test timeout bounds the wait)."""
+        assert self.proc.stderr is not None
+        while line := await self.proc.stderr.readline():
+            try:
+                entry: dict[str, Any] = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("message") == message:
+                return entry
+        raise AssertionError(f"exited ({await self.proc.wait()}) before logging {message!r}")
+
+    async def terminate(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+        # Keep reading stderr so that a chatty shutdown cannot block on a full pipe.
+        await self.proc.communicate()
+        return await self.proc.wait()
+
+
+async def test_shim_and_consumer_run_on_uvloop_by_default_and_apply_webhooks(
+    pipeline_settings: Settings, db: asyncpg.Pool, clean: None
+) -> None:
+    env = _env(pipeline_settings)
+    shim = await _Process.start("webhooks", env)
+    consumer = await _Process.start("consumer", env)
+    try:
+        assert (await shim.record("process starting"))["event_loop"] == "uvloop"
+        port = (await shim.record("webhook shim listening"))["port"]
+        assert (await consumer.record("process starting"))["event_loop"] == "uvloop"
+        await consumer.record("consumer started")
+        event_id, body = event_body("room_started", room_sid=sid("RM_"), room_name="uv")
+        headers = {"Authorization": sign(body, LIVEKIT_KEY, LIVEKIT_SECRET)}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"http://127.0.0.1:{port}{WEBHOOK_PATH}", data=body, headers=headers) as r,
+        ):
+            assert r.status == 200
+        await eventually(db, "SELECT count(*) FROM webhook_inbox WHERE event_id = $1", 1, event_id)
+    finally:
+        shim_exit, consumer_exit = await shim.terminate(), await consumer.terminate()
+    assert (shim_exit, consumer_exit) == (0, 0)  # SIGTERM still drains and exits cleanly
+
+
+@pytest.mark.parametrize("command", ["webhooks", "consumer"])
+async def test_event_loop_asyncio_turns_uvloop_off(
+    pipeline_settings: Settings, command: str, clean: None
+) -> None:
+    process = await _Process.start(command, _env(pipeline_settings, EVENT_LOOP="asyncio"))
+    try:
+        assert (await process.record("process starting"))["event_loop"] == "asyncio"
+    finally:
+        # Killed: the clean SIGTERM exit is covered above, and here the signal could arrive
+        # before the process installs its handler.
+        await process.terminate(signal.SIGKILL)
