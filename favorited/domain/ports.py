@@ -50,22 +50,6 @@ class LivestreamRepository(Protocol):
         """LIVE → ENDED and every JOINED participant LEFT, in one statement; False if not LIVE."""
         ...
 
-    async def end_by_room_sid(self, room_sid: str) -> bool:
-        """As `end`, for the LIVE livestream of that LiveKit room incarnation."""
-        ...
-
-    async def get_by_room_sid(
-        self, room_sid: str, *, lock: bool = False
-    ) -> models.Livestream | None: ...
-
-    async def record_room_sid(self, room_name: str, room_sid: str) -> bool:
-        """Set the sid of the active livestream of that room name if it has none yet."""
-        ...
-
-    async def add_unique_viewer(self, livestream_id: str, user_id: str) -> None:
-        """Count a viewer that connected, without any participant change."""
-        ...
-
     async def list_live(self, *, after_id: str | None, limit: int) -> list[models.Livestream]:
         """LIVE livestreams in id order, for reconciliation."""
         ...
@@ -101,35 +85,8 @@ class ParticipantRepository(Protocol):
         """The user's most recent participant in the livestream, JOINED or LEFT."""
         ...
 
-    async def join_state(self, livestream_id: str, user_id: str) -> tuple[bool, int]:
-        """Whether the user is JOINED, and how many viewers are, in one round trip."""
-        ...
-
     async def mark_left(self, participant_id: str) -> models.Participant | None:
         """JOINED → LEFT with leave_time; None when it had already left."""
-        ...
-
-    async def insert_from_session(
-        self,
-        *,
-        livestream_id: str,
-        user_id: str,
-        display_name: str,
-        role: models.Role,
-        metadata: models.JsonObject,
-        sid: str,
-        room_sid: str,
-        left: bool,
-    ) -> models.Participant:
-        """A participant known from its LiveKit session: JOINED and connected, or already LEFT."""
-        ...
-
-    async def bind_session(self, participant_id: str, *, sid: str, room_sid: str) -> None:
-        """Bind a (newer) LiveKit session to the participant and mark it connected."""
-        ...
-
-    async def end_session(self, sid: str) -> bool:
-        """JOINED → LEFT for the participant bound to exactly this session."""
         ...
 
     async def mark_absent_left(
@@ -163,26 +120,6 @@ class IdempotencyRepository(Protocol):
         ...
 
 
-class SessionRepository(Protocol):
-    async def record_joined(
-        self, *, sid: str, livestream_id: str, identity: str, joined_at_ms: int
-    ) -> bool:
-        """Remember the session; return True when it had already ended."""
-        ...
-
-    async def record_ended(self, *, sid: str, livestream_id: str, identity: str) -> None: ...
-
-    async def joined_at_ms(self, sid: str) -> int | None: ...
-
-
-class InboxRepository(Protocol):
-    async def claim(self, event_id: str, event: str, *, ttl_s: int) -> bool:
-        """True when the event is new; False for a duplicate (concurrent ones wait, then False)."""
-        ...
-
-    async def record_outcome(self, event_id: str, outcome: str) -> None: ...
-
-
 class UnitOfWork(Protocol):
     @property
     def livestreams(self) -> LivestreamRepository: ...
@@ -190,10 +127,6 @@ class UnitOfWork(Protocol):
     def participants(self) -> ParticipantRepository: ...
     @property
     def idempotency(self) -> IdempotencyRepository: ...
-    @property
-    def sessions(self) -> SessionRepository: ...
-    @property
-    def inbox(self) -> InboxRepository: ...
     @property
     def webhook_effects(self) -> WebhookEffectRepository: ...
 

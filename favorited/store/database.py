@@ -13,11 +13,9 @@ from favorited import errors
 from favorited.domain import models
 from favorited.domain.participants import JoinResult
 from favorited.store.idempotency import PgIdempotencyRepository
-from favorited.store.inbox import PgInboxRepository
 from favorited.store.livestreams import PgLivestreamRepository
 from favorited.store.participants import JoinBatcher, PendingJoin, PgParticipantRepository
 from favorited.store.pool import Connection
-from favorited.store.sessions import PgSessionRepository
 from favorited.store.webhook_effects import PgWebhookEffects
 
 # Errors that mean "the database is not reachable right now", not "the request is wrong".
@@ -49,8 +47,6 @@ class PgUnitOfWork:
         self.livestreams = PgLivestreamRepository(conn)
         self.participants = PgParticipantRepository(conn)
         self.idempotency = PgIdempotencyRepository(conn)
-        self.sessions = PgSessionRepository(conn)
-        self.inbox = PgInboxRepository(conn)
         self.webhook_effects = PgWebhookEffects(conn)
 
 

@@ -44,27 +44,13 @@ _MARK_ERROR = f"""
 UPDATE livestreams SET status = 'ERROR' WHERE id = $1 AND status = 'SCHEDULED'
 RETURNING {COLUMNS}
 """
-# Ending is one statement (end_livestream, migrations/0004): the livestream and all of its JOINED
-# participants, however many.
+# Ending is one statement (end_livestream, migrations/0007): the livestream and all of its JOINED
+# participants, however many, and one LIVESTREAM_ENDED event.
 _END = "SELECT end_livestream($1)"
-_END_BY_ROOM_SID = "SELECT end_livestream(id) FROM livestreams WHERE livekit_room_sid = $1"
-# Ending a livestream of 100,000 participants is one statement, but a long one (its triggers write
-# 100,000 events): it gets its own, longer, timeout instead of DATABASE_TIMEOUT_SECONDS.
+# Ending a livestream of 100,000 participants is one statement, but a long one (100,000 rows and
+# their index entries): it gets its own, longer, timeout instead of DATABASE_TIMEOUT_SECONDS.
 END_TIMEOUT_S = 120.0
 END_TIMEOUT = f"SET LOCAL statement_timeout = '{int(END_TIMEOUT_S * 1000)}ms'"
-_GET_BY_ROOM_SID = f"SELECT {COLUMNS} FROM livestreams WHERE livekit_room_sid = $1"
-_RECORD_ROOM_SID = """
-UPDATE livestreams SET livekit_room_sid = $2
-WHERE room_name = $1 AND status IN ('SCHEDULED', 'LIVE') AND livekit_room_sid IS NULL
-"""
-_ADD_UNIQUE_VIEWER = """
-WITH added AS (
-    INSERT INTO livestream_viewers (livestream_id, user_id) VALUES ($1, $2)
-    ON CONFLICT DO NOTHING RETURNING 1
-)
-UPDATE livestreams SET unique_viewer_count = unique_viewer_count + (SELECT count(*) FROM added)
-WHERE id = $1
-"""
 _LIST_LIVE = f"""
 SELECT {COLUMNS} FROM livestreams
 WHERE status = 'LIVE' AND ($1::uuid IS NULL OR id > $1)
@@ -164,27 +150,9 @@ class PgLivestreamRepository:
         return await self._one(_MARK_ERROR, livestream_id)
 
     async def end(self, livestream_id: str) -> bool:
-        return await self._end(_END, livestream_id)
-
-    async def end_by_room_sid(self, room_sid: str) -> bool:
-        return await self._end(_END_BY_ROOM_SID, room_sid)
-
-    async def _end(self, sql: str, key: str) -> bool:
         # Callers run this inside their transaction, so SET LOCAL lasts until its end only.
         await self._conn.execute(END_TIMEOUT)
-        return bool(await self._conn.fetchval(sql, key, timeout=END_TIMEOUT_S))
-
-    async def get_by_room_sid(
-        self, room_sid: str, *, lock: bool = False
-    ) -> models.Livestream | None:
-        return await self._one(_GET_BY_ROOM_SID + (" FOR NO KEY UPDATE" if lock else ""), room_sid)
-
-    async def record_room_sid(self, room_name: str, room_sid: str) -> bool:
-        status = await self._conn.execute(_RECORD_ROOM_SID, room_name, room_sid)
-        return status != "UPDATE 0"
-
-    async def add_unique_viewer(self, livestream_id: str, user_id: str) -> None:
-        await self._conn.execute(_ADD_UNIQUE_VIEWER, livestream_id, user_id)
+        return bool(await self._conn.fetchval(_END, livestream_id, timeout=END_TIMEOUT_S))
 
     async def list_live(self, *, after_id: str | None, limit: int) -> list[models.Livestream]:
         return [to_livestream(r) for r in await self._conn.fetch(_LIST_LIVE, after_id, limit)]

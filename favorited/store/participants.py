@@ -39,33 +39,10 @@ SELECT {COLUMNS} FROM participants
 WHERE livestream_id = $1 AND user_id = $2
 ORDER BY join_time DESC, id DESC LIMIT 1
 """
-_JOIN_STATE = """
-SELECT
-    EXISTS (SELECT 1 FROM participants
-            WHERE livestream_id = $1 AND user_id = $2 AND status = 'JOINED'),
-    (SELECT count(*) FROM participants
-     WHERE livestream_id = $1 AND role = 'VIEWER' AND status = 'JOINED')
-"""
 _MARK_LEFT = f"""
 UPDATE participants SET status = 'LEFT', leave_time = clock_timestamp(), connected = false
 WHERE id = $1 AND status = 'JOINED'
 RETURNING {COLUMNS}
-"""
-_INSERT_FROM_SESSION = f"""
-INSERT INTO participants (id, livestream_id, user_id, display_name, role, metadata,
-                          livekit_participant_sid, livekit_room_sid, connected, status, leave_time)
-VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, NOT $8,
-        CASE WHEN $8 THEN 'LEFT' ELSE 'JOINED' END::participant_status,
-        CASE WHEN $8 THEN clock_timestamp() END)
-RETURNING {COLUMNS}
-"""
-_BIND_SESSION = """
-UPDATE participants SET livekit_participant_sid = $2, livekit_room_sid = $3, connected = true
-WHERE id = $1 AND status = 'JOINED'
-"""
-_END_SESSION = """
-UPDATE participants SET status = 'LEFT', leave_time = clock_timestamp(), connected = false
-WHERE livekit_participant_sid = $1 AND status = 'JOINED'
 """
 _LIST_JOINED = f"""
 SELECT {COLUMNS} FROM participants WHERE livestream_id = $1 AND status = 'JOINED'
@@ -218,45 +195,8 @@ class PgParticipantRepository:
     async def latest(self, livestream_id: str, user_id: str) -> models.Participant | None:
         return await self._one(_LATEST, livestream_id, user_id)
 
-    async def join_state(self, livestream_id: str, user_id: str) -> tuple[bool, int]:
-        row = await self._conn.fetchrow(_JOIN_STATE, livestream_id, user_id)
-        assert row is not None
-        return bool(row[0]), int(row[1])
-
     async def mark_left(self, participant_id: str) -> models.Participant | None:
         return await self._one(_MARK_LEFT, participant_id)
-
-    async def insert_from_session(
-        self,
-        *,
-        livestream_id: str,
-        user_id: str,
-        display_name: str,
-        role: models.Role,
-        metadata: models.JsonObject,
-        sid: str,
-        room_sid: str,
-        left: bool,
-    ) -> models.Participant:
-        row = await self._conn.fetchrow(
-            _INSERT_FROM_SESSION,
-            livestream_id,
-            user_id,
-            display_name,
-            role,
-            metadata,
-            sid,
-            room_sid,
-            left,
-        )
-        assert row is not None
-        return to_participant(row)
-
-    async def bind_session(self, participant_id: str, *, sid: str, room_sid: str) -> None:
-        await self._conn.execute(_BIND_SESSION, participant_id, sid, room_sid)
-
-    async def end_session(self, sid: str) -> bool:
-        return await self._conn.execute(_END_SESSION, sid) != "UPDATE 0"
 
     async def list_joined(self, livestream_id: str) -> list[models.Participant]:
         return [to_participant(r) for r in await self._conn.fetch(_LIST_JOINED, livestream_id)]
