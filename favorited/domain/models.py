@@ -131,3 +131,24 @@ class JoinGrant:
 class Page(Generic[T]):
     items: list[T]
     next_page_token: str
+
+
+class JoinOutcome(enum.StrEnum):
+    """What the one join statement decided (migrations/0005, `join_livestream`)."""
+
+    JOINED = "JOINED"
+    REPLAYED = "REPLAYED"  # a live request_id binding: its participant, still to be checked
+    NOT_FOUND = "NOT_FOUND"
+    NOT_LIVE = "NOT_LIVE"
+    HOST_RESERVED = "HOST_RESERVED"
+    ALREADY_JOINED = "ALREADY_JOINED"
+    FULL = "FULL"
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    outcome: JoinOutcome
+    livestream_status: LivestreamStatus | None  # None when the livestream does not exist
+    room_name: str | None
+    max_participants: int | None
+    participant: Participant | None  # the one joined or replayed

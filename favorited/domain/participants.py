@@ -2,65 +2,15 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
 
 from favorited import errors
 from favorited.domain import models, ports, rules
 from favorited.domain.pagination import PageTokens
 
 log = logging.getLogger(__name__)
-
-
-class JoinOutcome(enum.StrEnum):
-    """What the one join statement decided (migrations/0005, `join_livestream`)."""
-
-    JOINED = "JOINED"
-    REPLAYED = "REPLAYED"  # a live request_id binding: its participant, still to be checked
-    NOT_FOUND = "NOT_FOUND"
-    NOT_LIVE = "NOT_LIVE"
-    HOST_RESERVED = "HOST_RESERVED"
-    ALREADY_JOINED = "ALREADY_JOINED"
-    FULL = "FULL"
-
-
-@dataclass(frozen=True, slots=True)
-class JoinResult:
-    outcome: JoinOutcome
-    livestream_status: models.LivestreamStatus | None  # None when the livestream does not exist
-    room_name: str | None
-    max_participants: int | None
-    participant: models.Participant | None  # the one joined or replayed
-
-
-class ParticipantDatabase(ports.Database, Protocol):
-    """The Database port plus the one-statement join.
-
-    Joining is the hot path: doing its checks in the store, in the statement that inserts, takes
-    it from five round trips to one (docs/performance.md).
-    """
-
-    async def join(
-        self,
-        *,
-        participant_id: str,
-        livestream_id: str,
-        user_id: str,
-        display_name: str,
-        role: models.Role,
-        metadata: models.JsonObject,
-        request_id: str | None,
-        request_ttl_s: int,
-    ) -> JoinResult:
-        """Lock the livestream, check in SPEC order, claim request_id and insert, atomically.
-
-        Raises:
-            ParticipantAlreadyJoinedError: the unique index refused a concurrent duplicate.
-        """
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +37,7 @@ class ParticipantService:
     def __init__(
         self,
         *,
-        db: ParticipantDatabase,
+        db: ports.ParticipantDatabase,
         rooms: ports.RoomGateway,
         tokens: ports.TokenMinter,
         page_tokens: PageTokens,
@@ -210,36 +160,36 @@ class ParticipantService:
         )
 
 
-def _joined(result: JoinResult, livestream_id: str, user_id: str) -> models.Participant:
+def _joined(result: models.JoinResult, livestream_id: str, user_id: str) -> models.Participant:
     """The participant of a join that went through, or the error the SPEC orders for it."""
     match result.outcome:
-        case JoinOutcome.NOT_FOUND:
+        case models.JoinOutcome.NOT_FOUND:
             raise errors.LivestreamNotFoundError(livestream_id)
-        case JoinOutcome.NOT_LIVE:
+        case models.JoinOutcome.NOT_LIVE:
             status = result.livestream_status
             raise errors.FailedPreconditionError(
                 f"The livestream is {status.value if status else 'not found'}, not LIVE.",
                 reason="LIVESTREAM_NOT_LIVE",
                 livestream=livestream_id,
             )
-        case JoinOutcome.HOST_RESERVED:
+        case models.JoinOutcome.HOST_RESERVED:
             raise errors.PermissionDeniedError(
                 "Only the livestream's creator may join as HOST.",
                 reason="HOST_ROLE_RESERVED",
                 livestream=livestream_id,
             )
-        case JoinOutcome.ALREADY_JOINED:
+        case models.JoinOutcome.ALREADY_JOINED:
             raise errors.ParticipantAlreadyJoinedError(livestream_id, user_id)
-        case JoinOutcome.FULL:
+        case models.JoinOutcome.FULL:
             raise errors.ResourceExhaustedError(
                 "The livestream has no free viewer seats.",
                 reason="LIVESTREAM_FULL",
                 livestream=livestream_id,
                 max_participants=str(result.max_participants),
             )
-        case JoinOutcome.REPLAYED:
+        case models.JoinOutcome.REPLAYED:
             return _replayed(result.participant, livestream_id)
-        case JoinOutcome.JOINED:
+        case models.JoinOutcome.JOINED:
             assert result.participant is not None
             return result.participant
 

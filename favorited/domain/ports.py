@@ -192,3 +192,30 @@ class TokenMinter(Protocol):
     ) -> tuple[str, datetime]:
         """A LiveKit access token for the room and its expiry time."""
         ...
+
+
+class ParticipantDatabase(Database, Protocol):
+    """The Database port plus the one-statement join.
+
+    Joining is the hot path: doing its checks in the store, in the statement that inserts, takes
+    it from five round trips to one (docs/performance.md).
+    """
+
+    async def join(
+        self,
+        *,
+        participant_id: str,
+        livestream_id: str,
+        user_id: str,
+        display_name: str,
+        role: models.Role,
+        metadata: models.JsonObject,
+        request_id: str | None,
+        request_ttl_s: int,
+    ) -> models.JoinResult:
+        """Lock the livestream, check in SPEC order, claim request_id and insert, atomically.
+
+        Raises:
+            ParticipantAlreadyJoinedError: the unique index refused a concurrent duplicate.
+        """
+        ...

@@ -11,7 +11,7 @@ import asyncpg
 
 from favorited import errors
 from favorited.domain import models
-from favorited.domain.participants import JoinResult
+from favorited.domain.models import JoinResult
 from favorited.store.idempotency import PgIdempotencyRepository
 from favorited.store.livestreams import PgLivestreamRepository
 from favorited.store.participants import JoinBatcher, PendingJoin, PgParticipantRepository

@@ -14,7 +14,7 @@ import asyncpg
 
 from favorited import errors
 from favorited.domain import models
-from favorited.domain.participants import JoinOutcome, JoinResult
+from favorited.domain.models import JoinOutcome, JoinResult
 from favorited.store.pool import Connection
 
 COLUMNS = """

@@ -11,7 +11,7 @@ import pytest
 
 from favorited import errors
 from favorited.domain import models
-from favorited.domain.participants import JoinOutcome, JoinResult
+from favorited.domain.models import JoinOutcome, JoinResult
 from favorited.store.participants import JoinBatcher, PendingJoin
 from tests.support.waiting import until
 
