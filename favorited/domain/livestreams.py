@@ -45,7 +45,7 @@ class LivestreamService:
         livestream_id = str(uuid.uuid4())
         if request_id is None:
             # One statement commits on its own: no BEGIN/COMMIT round trips (the hot path).
-            async with self._db.reader() as uow:
+            async with self._db.autocommit() as uow:
                 created = await self._insert(uow, livestream_id, caller, new)
         else:
             async with self._db.transaction() as tx:
@@ -73,7 +73,7 @@ class LivestreamService:
             await self._fail_creation(created)
             raise
         try:
-            async with self._db.reader() as uow:  # one statement: it commits on its own
+            async with self._db.autocommit() as uow:  # one statement: it commits on its own
                 live = await uow.livestreams.mark_live(created.id, room_sid=room_sid)
         except errors.DependencyUnavailableError:
             # The room exists but we could not record it: take it down so nothing leaks.
@@ -103,7 +103,7 @@ class LivestreamService:
         # The room may exist although the call failed (a lost response). Delete it while this
         # livestream still holds the name, before ERROR frees it for a new livestream.
         await self._delete_room_quietly(created.room_name)
-        async with self._db.reader() as uow:  # one statement: it commits on its own
+        async with self._db.autocommit() as uow:  # one statement: it commits on its own
             await uow.livestreams.mark_error(created.id)
         log.warning(
             "livestream creation failed: LiveKit unavailable",
