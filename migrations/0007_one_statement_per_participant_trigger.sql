@@ -13,8 +13,6 @@
 -- row walks all the versions written before it, so a statement changing 100,000 participants of
 -- one livestream took quadratic time (measured: not finished after 15 minutes).
 
-ALTER TABLE participants ADD COLUMN ended_with_livestream boolean NOT NULL DEFAULT false;
-
 CREATE OR REPLACE FUNCTION participants_after_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     woken integer;
@@ -117,8 +115,10 @@ BEGIN
 END;
 $$;
 
--- The end marks its rows (ended_with_livestream), which the trigger above skips without looking
--- anything up; otherwise as in 0006.
+-- One statement ends a livestream: the livestream first (its row lock orders the end after every
+-- change already committed to it), then all of its JOINED participants in one UPDATE, marked
+-- ended_with_livestream so the trigger above skips them, then the one LIVESTREAM_ENDED event
+-- (0006). The viewer count drops to zero here.
 CREATE OR REPLACE FUNCTION end_livestream(p_id uuid) RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
     v_sequence bigint;
@@ -147,7 +147,9 @@ DROP FUNCTION publish_participant_changes(
     uuid[], uuid[], participant_event_type[], jsonb[], integer[], timestamptz[]
 );
 
--- CREATE OR REPLACE dropped the settings of 0003/0006: set them again (see there for why).
+-- CREATE OR REPLACE dropped the settings of 0003: set them again. Also without JIT: a trigger's
+-- generic plan cannot know how many rows a statement changed, and for a big statement the
+-- planner's guess made PostgreSQL spend more time compiling than running it.
 ALTER FUNCTION participants_after_insert() SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION participants_after_insert() SET jit = off;
 ALTER FUNCTION participants_after_update() SET plan_cache_mode = force_generic_plan;
