@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_defaults() -> None:
     s = Settings.from_env({})
     assert (s.grpc_port, s.http_port, s.token_expiration_hours) == (50051, 3001, 24)
-    assert (s.webhook_queue_concurrency, s.reconciliation_interval_minutes) == (10, 10)
+    assert (s.webhook_queue_concurrency, s.webhook_batch_size) == (4, 100)
+    assert s.reconciliation_interval_minutes == 10
     assert s.database_url is None and s.amqp_url == config.DEFAULT_AMQP_URL
 
 
