@@ -74,9 +74,20 @@ async def service(
 
 
 async def _run(
-    service: LiveKitEventService, db: asyncpg.Pool, steps: list[Step], joined_by_rpc: set[str]
+    service: LiveKitEventService,
+    db: asyncpg.Pool,
+    steps: list[Step],
+    joined_by_rpc: set[str],
+    *,
+    batch_sizes: list[int] | None = None,
+    with_log: bool = False,
 ) -> dict[str, object]:
-    """Apply `steps` (which may repeat) to a fresh livestream; return the compared state."""
+    """Apply `steps` (which may repeat) to a fresh livestream; return the compared state.
+
+    One event per transaction, or, with `batch_sizes`, consecutive events in batches of those
+    sizes as the consumer applies them (the last size repeats). `with_log` adds what only an
+    in-order delivery fixes: the peak and the participant event log.
+    """
     livestream_id, room_sid = str(uuid.uuid4()), sid("RM_")
     await db.execute(
         "INSERT INTO livestreams (id, room_name, title, created_by, max_participants,"
@@ -95,20 +106,31 @@ async def _run(
         )
     sids: dict[tuple[str, int], str] = {}
     event_ids: dict[Step, str] = {}
-    for step in steps:
-        psid = sids.setdefault((step.identity, step.session), sid("PA_"))
-        await service.apply(
-            LiveKitEvent(
-                event_id=event_ids.setdefault(step, sid("EV_")),
-                event=step.event,
-                created_at=None,
-                room_sid=room_sid,
-                room_name=f"prop-{livestream_id[:8]}",
-                participant_sid=psid if step.identity else "",
-                identity=step.identity,
-                joined_at_ms=step.joined_at_ms,
-            )
+    events = [
+        LiveKitEvent(
+            event_id=event_ids.setdefault(step, sid("EV_")),
+            event=step.event,
+            created_at=None,
+            room_sid=room_sid,
+            room_name=f"prop-{livestream_id[:8]}",
+            participant_sid=sids.setdefault((step.identity, step.session), sid("PA_"))
+            if step.identity
+            else "",
+            identity=step.identity,
+            joined_at_ms=step.joined_at_ms,
         )
+        for step in steps
+    ]
+    if batch_sizes is None:
+        for event in events:
+            await service.apply(event)
+    else:
+        sizes = iter(batch_sizes)
+        size = 1
+        while events:
+            size = next(sizes, size)
+            await service.apply_many(events[:size])
+            events = events[size:]
     stream = await db.fetchrow(
         "SELECT status::text, viewer_count, unique_viewer_count FROM livestreams WHERE id = $1",
         livestream_id,
@@ -119,7 +141,7 @@ async def _run(
         livestream_id,
     )
     by_sid = {v: k for k, v in sids.items()}
-    return {
+    state: dict[str, object] = {
         "livestream": tuple(stream) if stream else None,
         "participants": {
             r["user_id"]: (
@@ -130,6 +152,29 @@ async def _run(
             for r in rows
         },
     }
+    if with_log:
+        state["peak"] = await db.fetchval(
+            "SELECT peak_viewer_count FROM livestreams WHERE id = $1", livestream_id
+        )
+        log = await db.fetch(
+            "SELECT sequence, type::text, participant->>'user_id' AS user_id,"
+            " participant->>'status' AS status, participant->>'connected' AS connected,"
+            " participant->>'livekit_participant_sid' AS sid"
+            " FROM participant_events WHERE livestream_id = $1 ORDER BY sequence",
+            livestream_id,
+        )
+        state["log"] = [
+            (
+                r["sequence"],
+                r["type"],
+                r["user_id"],
+                r["status"],
+                r["connected"],
+                by_sid.get(r["sid"]),
+            )
+            for r in log
+        ]
+    return state
 
 
 @settings(
@@ -149,3 +194,29 @@ async def test_any_order_with_duplicates_converges_to_in_order_state(
     duplicated = steps + data.draw(st.lists(st.sampled_from(steps), max_size=len(steps)))
     delivered = data.draw(st.permutations(duplicated))
     assert await _run(service, db, delivered, joined_by_rpc) == expected
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data(), history=histories())
+async def test_a_batch_publishes_exactly_what_its_events_one_by_one_would(
+    service: LiveKitEventService,
+    db: asyncpg.Pool,
+    data: st.DataObject,
+    history: tuple[list[Step], set[str]],
+) -> None:
+    """The consumer's batches publish their participant changes once, at the end of the batch
+    (and before a room's end): the event log (sequences, types, images), the figures and the
+    peak must be those of applying the same events one transaction each."""
+    steps, joined_by_rpc = history
+    with_duplicates = steps + data.draw(st.lists(st.sampled_from(steps), max_size=3))
+    sizes = data.draw(st.lists(st.integers(1, 8), min_size=1, max_size=4))
+    expected = await _run(service, db, with_duplicates, joined_by_rpc, with_log=True)
+    batched = await _run(
+        service, db, with_duplicates, joined_by_rpc, batch_sizes=sizes, with_log=True
+    )
+    assert batched == expected
+    assert expected["log"], "every history has at least one participant event"
