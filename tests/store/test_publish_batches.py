@@ -71,23 +71,79 @@ async def test_a_statement_after_a_batch_in_its_transaction_publishes_at_once(
         assert figures is not None and tuple(figures) == (0, 1, 2)
 
 
-async def test_a_fresh_session_publishes_its_first_change(
+async def test_a_batch_in_a_fresh_session_creates_its_list_and_publishes(
     db: asyncpg.Pool, database_url: str, clean: None
 ) -> None:
-    """The pending list is a temporary table each session creates on first use: a brand-new
-    connection (no temporary schema yet) that changes participants publishes normally."""
+    """The pending list is a temporary table apply_webhook_events creates on first use: a
+    brand-new connection (no temporary schema yet) applies a batch and publishes it."""
     async with db.acquire() as setup:
-        livestream_id, _ = await _live_livestream(setup)
+        livestream_id, room_sid = await _live_livestream(setup)
     fresh = await asyncpg.connect(dsn=database_url)
     try:
         assert await fresh.fetchval("SELECT to_regclass('pg_temp.participant_changes')") is None
-        await fresh.execute(
-            "INSERT INTO participants (id, livestream_id, user_id, display_name, role, connected)"
-            " VALUES (gen_random_uuid(), $1, 'viewer-1', 'Viewer', 'VIEWER', true)",
-            livestream_id,
+        outcomes = await fresh.fetchval(
+            _APPLY_ONE_JOIN, f"EV_{uuid.uuid4().hex}", room_sid, "PA_fresh"
         )
+        assert outcomes == ["applied"]
         assert await _log(fresh, livestream_id) == [(1, "JOINED")]
-        # Nothing is left pending once a statement has published.
         assert await fresh.fetchval("SELECT count(*) FROM pg_temp.participant_changes") == 0
     finally:
         await fresh.close()
+
+
+# Single-row and multi-row changes of every kind: joins (viewer, host, not connected), a
+# connect, a disconnect, a leave, a reconnect, a statement changing two rows, a row recorded as
+# already LEFT (no event).
+_CHANGES = [
+    "INSERT INTO participants (id, livestream_id, user_id, display_name, role, connected)"
+    " VALUES (gen_random_uuid(), $1, 'a', 'A', 'VIEWER', false)",
+    "INSERT INTO participants (id, livestream_id, user_id, display_name, role, connected)"
+    " VALUES (gen_random_uuid(), $1, 'b', 'B', 'VIEWER', true)",
+    "INSERT INTO participants (id, livestream_id, user_id, display_name, role, connected)"
+    " VALUES (gen_random_uuid(), $1, 'h', 'H', 'HOST', true)",
+    "UPDATE participants SET connected = true WHERE livestream_id = $1 AND user_id = 'a'",
+    "UPDATE participants SET connected = false WHERE livestream_id = $1 AND user_id = 'b'",
+    "UPDATE participants SET status = 'LEFT', leave_time = now(), connected = false"
+    " WHERE livestream_id = $1 AND user_id = 'a'",
+    "UPDATE participants SET connected = true WHERE livestream_id = $1 AND user_id = 'b'",
+    "UPDATE participants SET connected = false WHERE livestream_id = $1 AND status = 'JOINED'",
+    "INSERT INTO participants (id, livestream_id, user_id, display_name, role, status, leave_time)"
+    " VALUES (gen_random_uuid(), $1, 'c', 'C', 'VIEWER', 'LEFT', now())",
+]
+_PUBLISHED = """
+SELECT sequence, type::text, participant->>'user_id', participant->>'status',
+       participant->>'connected', participant->>'role'
+FROM participant_events WHERE livestream_id = $1 ORDER BY sequence
+"""
+_FIGURES = """
+SELECT last_event_sequence, viewer_count, peak_viewer_count, unique_viewer_count
+FROM livestreams WHERE id = $1
+"""
+
+
+async def test_a_batch_publishes_what_the_same_statements_publish_one_by_one(
+    db: asyncpg.Pool, clean: None
+) -> None:
+    """The triggers have two forms of each rule — publish the statement's changes at once, or
+    record them for the batch — and both must publish the same events and figures."""
+    async with db.acquire() as conn:
+        one_by_one, _ = await _live_livestream(conn)
+        for statement in _CHANGES:
+            await conn.execute(statement, one_by_one)
+        batched, _ = await _live_livestream(conn)
+        async with conn.transaction():
+            await conn.execute("SELECT create_participant_changes()")
+            await conn.execute("SELECT set_config('favorited.publish', 'batch', true)")
+            for statement in _CHANGES:
+                await conn.execute(statement, batched)
+            assert await _log(conn, batched) == [], "nothing is published before the batch ends"
+            await conn.execute("SELECT publish_participant_changes()")
+        expected = [tuple(r) for r in await conn.fetch(_PUBLISHED, one_by_one)]
+        assert [tuple(r) for r in await conn.fetch(_PUBLISHED, batched)] == expected
+        assert [t[1] for t in expected] == [
+            "JOINED", "JOINED", "JOINED", "CONNECTED", "DISCONNECTED", "LEFT", "CONNECTED",
+            "DISCONNECTED", "DISCONNECTED",
+        ]  # fmt: skip
+        figures = await conn.fetchrow(_FIGURES, one_by_one)
+        assert figures is not None and tuple(figures) == (9, 0, 2, 2)
+        assert await conn.fetchrow(_FIGURES, batched) == figures
