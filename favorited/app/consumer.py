@@ -31,6 +31,9 @@ from favorited.store.pool import create_pool
 
 log = logging.getLogger(__name__)
 
+# Dead letters are rare and each is one insert: a few at a time is plenty.
+DLQ_PREFETCH = 16
+
 
 @dataclass
 class ConsumerApp:
@@ -79,7 +82,12 @@ class ConsumerApp:
         await channel.set_qos(
             prefetch_count=settings.webhook_queue_concurrency * settings.webhook_batch_size
         )
-        queue, dlq = await topology.declare(channel)
+        queue, _ = await topology.declare(channel)
+        # The dead-letter queue has a channel of its own: the main channel's acks are `multiple`
+        # (favorited/consumer/acks.py) and would otherwise cover its deliveries too.
+        dlq_channel = await connection.channel()
+        await dlq_channel.set_qos(prefetch_count=DLQ_PREFETCH)
+        dlq = await dlq_channel.get_queue(topology.dead_letter_queue)  # declared just above
         consumers = [
             (queue, await queue.consume(handler, no_ack=False)),
             (dlq, await dlq.consume(recorder, no_ack=False)),
@@ -126,6 +134,7 @@ class ConsumerApp:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.grace_s):
                 await self.handler.idle.wait()
+        await self.handler.settlements.drain()
         await self.jobs_task
         await self.applier.stop()
         await self.connection.close()

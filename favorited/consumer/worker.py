@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from aio_pika.abc import AbstractIncomingMessage
 
+from favorited.consumer.acks import Settlements
 from favorited.consumer.batching import TRANSIENT, BatchApplier
 from favorited.consumer.messages import UndecodableMessageError, decode
 from favorited.metrics import Metrics
@@ -55,6 +56,9 @@ class MessageHandler:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self.settlements = Settlements(
+            on_error=lambda exc: log.warning("ack failed; the broker redelivers", exc_info=exc)
+        )
 
     @property
     def idle(self) -> asyncio.Event:
@@ -62,6 +66,7 @@ class MessageHandler:
         return self._idle
 
     async def __call__(self, message: AbstractIncomingMessage) -> None:
+        self.settlements.delivered(message)  # before any await: deliveries in tag order
         self._in_flight += 1
         self._idle.clear()
         try:
@@ -81,6 +86,7 @@ class MessageHandler:
             )
             self._metrics.events.labels("undecodable", "rejected").inc()
             await message.reject(requeue=False)
+            self.settlements.settled_alone(message)
             return
         attempt = 0
         while True:
@@ -89,6 +95,7 @@ class MessageHandler:
             except TRANSIENT as exc:
                 if self._stopping.is_set():
                     await message.nack(requeue=True)
+                    self.settlements.settled_alone(message)
                     return
                 self._metrics.consumer_retries.inc()
                 log.warning(
@@ -104,8 +111,10 @@ class MessageHandler:
                 log.exception("event failed", extra={"event_id": event.event_id})
                 self._metrics.events.labels(event.event or "unknown", "failed").inc()
                 await message.nack(requeue=True)
+                self.settlements.settled_alone(message)
                 return
-            await message.ack()
+            # Acked with the run of applied messages it completes (favorited/consumer/acks.py).
+            self.settlements.applied(message)
             self._metrics.events.labels(event.event or "unknown", outcome.value).inc()
             if event.created_at is not None:
                 lag = (datetime.now(UTC) - event.created_at).total_seconds()
