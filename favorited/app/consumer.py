@@ -17,6 +17,7 @@ from favorited.app.livekit import open_livekit
 from favorited.app.signals import wait_for_termination
 from favorited.broker.topology import Topology
 from favorited.config import Settings
+from favorited.consumer.acks import Settlements
 from favorited.consumer.batching import BatchApplier
 from favorited.consumer.dead_letters import DeadLetterRecorder
 from favorited.consumer.jobs import JobRunner
@@ -40,6 +41,7 @@ class ConsumerApp:
     connection: AbstractRobustConnection
     consumers: list[tuple[AbstractQueue, str]]
     handler: MessageHandler
+    settlements: Settlements
     applier: BatchApplier
     jobs: JobRunner
     jobs_task: asyncio.Task[None]
@@ -68,7 +70,12 @@ class ConsumerApp:
             batch_size=settings.webhook_batch_size,
         )
         applier.start()
-        handler = MessageHandler(applier=applier, metrics=metrics, stopping=stopping)
+        settlements = Settlements(
+            on_error=lambda exc: log.warning("ack failed; the broker redelivers", exc_info=exc)
+        )
+        handler = MessageHandler(
+            applier=applier, settlements=settlements, metrics=metrics, stopping=stopping
+        )
         recorder = DeadLetterRecorder(
             store=PgDeadLetterStore(pool),
             metrics=metrics,
@@ -113,6 +120,7 @@ class ConsumerApp:
             connection,
             consumers,
             handler,
+            settlements,
             applier,
             jobs,
             jobs_task,
@@ -134,7 +142,7 @@ class ConsumerApp:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.grace_s):
                 await self.handler.idle.wait()
-        await self.handler.settlements.drain()
+        await self.settlements.drain()
         await self.jobs_task
         await self.applier.stop()
         await self.connection.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -79,17 +80,13 @@ class Settlements:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        newest: AbstractIncomingMessage | None = None
-        for message in self._outstanding.values():
-            if message is None:
-                break
-            newest = message
-        if newest is None:
+        run = list(itertools.takewhile(lambda item: item[1] is not None, self._outstanding.items()))
+        if not run:
             return
-        for tag in list(self._outstanding):
+        for tag, _ in run:
             del self._outstanding[tag]
-            if tag == _tag(newest):
-                break
+        newest = run[-1][1]
+        assert newest is not None
         task = asyncio.create_task(newest.ack(multiple=True))
         self._sending.add(task)
         task.add_done_callback(self._sent)

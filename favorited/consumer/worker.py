@@ -45,6 +45,7 @@ class MessageHandler:
         self,
         *,
         applier: BatchApplier,
+        settlements: Settlements,
         metrics: Metrics,
         stopping: asyncio.Event,
         backoff: Backoff | None = None,
@@ -56,9 +57,7 @@ class MessageHandler:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self.settlements = Settlements(
-            on_error=lambda exc: log.warning("ack failed; the broker redelivers", exc_info=exc)
-        )
+        self._settlements = settlements
 
     @property
     def idle(self) -> asyncio.Event:
@@ -66,7 +65,7 @@ class MessageHandler:
         return self._idle
 
     async def __call__(self, message: AbstractIncomingMessage) -> None:
-        self.settlements.delivered(message)  # before any await: deliveries in tag order
+        self._settlements.delivered(message)  # before any await: deliveries in tag order
         self._in_flight += 1
         self._idle.clear()
         try:
@@ -86,7 +85,7 @@ class MessageHandler:
             )
             self._metrics.events.labels("undecodable", "rejected").inc()
             await message.reject(requeue=False)
-            self.settlements.settled_alone(message)
+            self._settlements.settled_alone(message)
             return
         attempt = 0
         while True:
@@ -95,7 +94,7 @@ class MessageHandler:
             except TRANSIENT as exc:
                 if self._stopping.is_set():
                     await message.nack(requeue=True)
-                    self.settlements.settled_alone(message)
+                    self._settlements.settled_alone(message)
                     return
                 self._metrics.consumer_retries.inc()
                 log.warning(
@@ -111,10 +110,10 @@ class MessageHandler:
                 log.exception("event failed", extra={"event_id": event.event_id})
                 self._metrics.events.labels(event.event or "unknown", "failed").inc()
                 await message.nack(requeue=True)
-                self.settlements.settled_alone(message)
+                self._settlements.settled_alone(message)
                 return
             # Acked with the run of applied messages it completes (favorited/consumer/acks.py).
-            self.settlements.applied(message)
+            self._settlements.applied(message)
             self._metrics.events.labels(event.event or "unknown", outcome.value).inc()
             if event.created_at is not None:
                 lag = (datetime.now(UTC) - event.created_at).total_seconds()

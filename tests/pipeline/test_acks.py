@@ -29,8 +29,9 @@ async def connection() -> AsyncIterator[AbstractRobustConnection]:
 
 async def _deliveries(
     connection: AbstractRobustConnection, count: int
-) -> tuple[str, aio_pika.abc.AbstractChannel, list[AbstractIncomingMessage]]:
-    """A private queue with `count` messages, all delivered unacked to a fresh channel."""
+) -> tuple[str, aio_pika.abc.AbstractChannel, list[AbstractIncomingMessage], Settlements]:
+    """A private queue with `count` messages, all delivered unacked to a fresh channel and
+    registered, in order, with a new Settlements."""
     name = f"favorited.test.acks.{uuid.uuid4().hex[:12]}"
     setup = await connection.channel()
     await setup.declare_queue(name, auto_delete=False, arguments={"x-expires": 60_000})
@@ -47,7 +48,10 @@ async def _deliveries(
 
     await consuming.consume(receive, no_ack=False)
     await until(lambda: len(received) == count)
-    return name, channel, received
+    settlements = Settlements(on_error=_fail)
+    for message in received:
+        settlements.delivered(message)
+    return name, channel, received, settlements
 
 
 def _fail(exc: BaseException) -> None:
@@ -68,10 +72,7 @@ async def _returned(connection: AbstractRobustConnection, name: str) -> int:
 async def test_a_message_still_being_applied_holds_back_the_newer_ones(
     connection: AbstractRobustConnection,
 ) -> None:
-    name, channel, messages = await _deliveries(connection, 3)
-    settlements = Settlements(on_error=_fail)
-    for message in messages:
-        settlements.delivered(message)
+    name, channel, messages, settlements = await _deliveries(connection, 3)
     settlements.applied(messages[1])
     settlements.applied(messages[2])
     await asyncio.sleep(0)  # let the flush run: nothing may be acked past the first
@@ -83,10 +84,7 @@ async def test_a_message_still_being_applied_holds_back_the_newer_ones(
 async def test_the_run_is_acked_once_the_oldest_commits(
     connection: AbstractRobustConnection,
 ) -> None:
-    name, channel, messages = await _deliveries(connection, 3)
-    settlements = Settlements(on_error=_fail)
-    for message in messages:
-        settlements.delivered(message)
+    name, channel, messages, settlements = await _deliveries(connection, 3)
     settlements.applied(messages[2])
     settlements.applied(messages[0])
     await asyncio.sleep(0)
@@ -102,10 +100,7 @@ async def test_the_run_is_acked_once_the_oldest_commits(
 async def test_a_message_settled_alone_is_not_covered_by_the_multiple_ack(
     connection: AbstractRobustConnection,
 ) -> None:
-    name, channel, messages = await _deliveries(connection, 3)
-    settlements = Settlements(on_error=_fail)
-    for message in messages:
-        settlements.delivered(message)
+    name, channel, messages, settlements = await _deliveries(connection, 3)
     await messages[0].reject(requeue=True)  # back to the queue, as a failed event is
     settlements.settled_alone(messages[0])
     settlements.applied(messages[1])
