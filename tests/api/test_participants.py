@@ -148,6 +148,55 @@ async def test_capacity_is_exact_under_concurrent_joins(
     assert await db.fetchval("SELECT count(*) FROM participants WHERE status = 'JOINED'") == 7
 
 
+async def test_a_seat_freed_by_leaving_or_removal_is_taken_again(
+    livestreams: ls_grpc.LivestreamServiceAsyncStub,
+    participants: ps_grpc.ParticipantServiceAsyncStub,
+    auth: Auth,
+    db: asyncpg.Pool,
+    room_name: str,
+) -> None:
+    """Capacity reads the livestream's seat count (migrations/0009): every way out gives the
+    seat back, the host takes none, and the count is the JOINED viewers' at each step."""
+
+    async def seats_agree() -> int:
+        row = await db.fetchrow(
+            "SELECT l.joined_viewer_count AS counted, (SELECT count(*) FROM participants p"
+            " WHERE p.livestream_id = l.id AND p.status = 'JOINED' AND p.role = 'VIEWER')"
+            " AS rows FROM livestreams l WHERE l.id = $1",
+            ls.id,
+        )
+        assert row is not None and row["counted"] == row["rows"]
+        return int(row["counted"])
+
+    ls = await create(livestreams, auth("alice"), room_name, max_participants=2)
+    await join(participants, auth("alice"), ls.id, role=HOST)
+    await join(participants, auth("bob"), ls.id)
+    carol = await join(participants, auth("carol"), ls.id)
+    assert await seats_agree() == 2
+    full = await fails(join(participants, auth("dave"), ls.id))
+    assert full.reason == "LIVESTREAM_FULL"
+
+    await participants.LeaveLivestream(
+        pb.LeaveLivestreamRequest(livestream_id=ls.id), metadata=auth("bob")
+    )
+    assert await seats_agree() == 1
+    await join(participants, auth("dave"), ls.id)
+    assert (await fails(join(participants, auth("erin"), ls.id))).reason == "LIVESTREAM_FULL"
+
+    await participants.RemoveParticipant(
+        pb.RemoveParticipantRequest(livestream_id=ls.id, participant_id=carol.participant.id),
+        metadata=auth("alice"),
+    )
+    assert await seats_agree() == 1
+    await join(participants, auth("erin"), ls.id)
+    assert await seats_agree() == 2
+
+    await livestreams.DeleteLivestream(
+        lpb.DeleteLivestreamRequest(livestream_id=ls.id), metadata=auth("alice")
+    )
+    assert await seats_agree() == 0
+
+
 async def test_request_id_replay_returns_same_participant_with_fresh_token(
     livestreams: ls_grpc.LivestreamServiceAsyncStub,
     participants: ps_grpc.ParticipantServiceAsyncStub,

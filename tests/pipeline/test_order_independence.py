@@ -135,6 +135,15 @@ async def _run(
         "SELECT status::text, viewer_count, unique_viewer_count FROM livestreams WHERE id = $1",
         livestream_id,
     )
+    # Whatever the order and batching, the seat count capacity reads (migrations/0009) is the
+    # number of JOINED viewer rows.
+    seats = await db.fetchrow(
+        "SELECT l.joined_viewer_count AS counted, (SELECT count(*) FROM participants p"
+        " WHERE p.livestream_id = l.id AND p.status = 'JOINED' AND p.role = 'VIEWER') AS rows"
+        " FROM livestreams l WHERE l.id = $1",
+        livestream_id,
+    )
+    assert seats is not None and seats["counted"] == seats["rows"]
     rows = await db.fetch(
         "SELECT DISTINCT ON (user_id) user_id, status::text, livekit_participant_sid, connected"
         " FROM participants WHERE livestream_id = $1 ORDER BY user_id, join_time DESC",

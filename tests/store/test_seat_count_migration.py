@@ -1,0 +1,56 @@
+"""migrations/0009 fills the new seat count from the rows already there."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from favorited.store.migrate import apply, default_directory, discover
+from tests.conftest import ADMIN_DSN, dsn_for
+
+_LIVESTREAM = """
+INSERT INTO livestreams (id, room_name, title, created_by, max_participants, room_capacity,
+                         empty_timeout_s, status, start_time)
+VALUES ($1, $2, 't', 'host', 10, 11, 60, 'LIVE', now())
+"""
+_PARTICIPANT = """
+INSERT INTO participants (id, livestream_id, user_id, display_name, role, status, leave_time)
+VALUES (gen_random_uuid(), $1, $2, 'P', $3, $4::participant_status,
+        CASE WHEN $4::participant_status = 'LEFT' THEN now() END)
+"""
+
+
+async def test_the_seat_count_is_filled_from_the_joined_viewers() -> None:
+    name = f"favorited_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    conn = await asyncpg.connect(dsn_for(name))
+    try:
+        migrations = discover(default_directory())
+        upto = next(i for i, m in enumerate(migrations) if m.version == "0009_counted_seats")
+        await apply(conn, migrations[:upto])
+        busy, quiet, ended = (str(uuid.uuid4()) for _ in range(3))
+        for livestream_id in (busy, quiet, ended):
+            await conn.execute(_LIVESTREAM, livestream_id, f"r-{livestream_id[:8]}")
+        for user, role, status in [
+            ("v1", "VIEWER", "JOINED"),
+            ("v2", "VIEWER", "JOINED"),
+            ("v3", "VIEWER", "LEFT"),  # gave the seat back
+            ("h", "HOST", "JOINED"),  # the host's seat is not a viewer seat
+        ]:
+            await conn.execute(_PARTICIPANT, busy, user, role, status)
+        await conn.execute(_PARTICIPANT, ended, "v1", "VIEWER", "JOINED")
+        await conn.execute("SELECT end_livestream($1)", ended)
+
+        assert await apply(conn, migrations[upto:]) == [m.version for m in migrations[upto:]]
+
+        counts = {
+            r["id"]: r["joined_viewer_count"]
+            for r in await conn.fetch("SELECT id::text, joined_viewer_count FROM livestreams")
+        }
+        assert counts == {busy: 2, quiet: 0, ended: 0}
+    finally:
+        await conn.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
