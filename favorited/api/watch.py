@@ -21,6 +21,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from favorited import errors
 from favorited.api import convert
+from favorited.api.write_slots import WriteSlots
 from favorited.domain import models
 from favorited.store.events import ParticipantChange, PgEventLog
 from favorited.streams.livestreams import LatestState, LivestreamHub
@@ -113,6 +114,7 @@ class Watcher:
         limiter: StreamLimiter,
         heartbeat_s: float,
         coalesce_s: float,
+        writes: WriteSlots,
     ) -> None:
         self._log = log
         self._participants = participants
@@ -120,6 +122,9 @@ class Watcher:
         self._limiter = limiter
         self._heartbeat_s = heartbeat_s
         self._coalesce_s = coalesce_s
+        # Live messages take a slot: a change to thousands of watchers must not hold up every
+        # other call of this process (write_slots.py).
+        self._writes = writes
 
     async def watch_participants(
         self,
@@ -152,25 +157,31 @@ class Watcher:
                         entries = await reader.next(cursor, self._heartbeat_s, limit)
                     except Finished:
                         return
-                    if not entries:
-                        yield ppb.WatchParticipantsResponse(
-                            heartbeat=ppb.WatchParticipantsHeartbeat(sequence=cursor, time=_now())
-                        )
-                        continue
-                    if batch:
-                        # `next` returns only changes after the cursor, so the snapshot's or the
-                        # replay's last change is never sent again.
-                        cursor = entries[-1][0].sequence
-                        message = reader.combined(entries, encode_batch)
+                    release = await self._writes.acquire()
+                    try:
+                        if not entries:
+                            yield ppb.WatchParticipantsResponse(
+                                heartbeat=ppb.WatchParticipantsHeartbeat(
+                                    sequence=cursor, time=_now()
+                                )
+                            )
+                            continue
+                        if batch:
+                            # `next` returns only changes after the cursor, so the snapshot's or
+                            # the replay's last change is never sent again.
+                            cursor = entries[-1][0].sequence
+                            message = reader.combined(entries, encode_batch)
+                            del entries
+                            yield message
+                            reader.advance(cursor)
+                            continue
+                        for change, message in entries:
+                            yield message
+                            cursor = change.sequence
+                            reader.advance(cursor)
                         del entries
-                        yield message
-                        reader.advance(cursor)
-                        continue
-                    for change, message in entries:
-                        yield message
-                        cursor = change.sequence
-                        reader.advance(cursor)
-                    del entries
+                    finally:
+                        release()
         except Overflowed:
             raise errors.ResourceExhaustedError(
                 "The watcher fell behind; resume with after_sequence set to the last "
@@ -250,9 +261,13 @@ class Watcher:
                     sent_at = time.monotonic()
                     while not sent.status.terminal:
                         if not await state.wait(self._heartbeat_s):
-                            yield lpb.WatchLivestreamResponse(
-                                heartbeat=lpb.WatchLivestreamHeartbeat(time=_now())
-                            )
+                            release = await self._writes.acquire()
+                            try:
+                                yield lpb.WatchLivestreamResponse(
+                                    heartbeat=lpb.WatchLivestreamHeartbeat(time=_now())
+                                )
+                            finally:
+                                release()
                             continue
                         latest = state.latest
                         if latest is None or _visible(latest) == _visible(sent):
@@ -265,9 +280,13 @@ class Watcher:
                                 await _settle(state, sent, wait_s)
                                 latest = state.latest or latest
                         sent, sent_at = latest, time.monotonic()
-                        yield lpb.WatchLivestreamResponse(
-                            livestream=convert.livestream_to_proto(sent)
-                        )
+                        release = await self._writes.acquire()
+                        try:
+                            yield lpb.WatchLivestreamResponse(
+                                livestream=convert.livestream_to_proto(sent)
+                            )
+                        finally:
+                            release()
             except Closing:
                 raise _shutting_down() from None
         finally:

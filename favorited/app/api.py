@@ -25,6 +25,7 @@ from favorited.api.livestreams import LivestreamServicer
 from favorited.api.participants import ParticipantServicer
 from favorited.api.server import build_server, probe_health
 from favorited.api.watch import StreamLimiter, Watcher, encode_change
+from favorited.api.write_slots import WriteSlots
 from favorited.app.livekit import open_livekit
 from favorited.app.signals import wait_for_termination
 from favorited.config import Settings
@@ -103,6 +104,7 @@ class ApiApp:
             limiter=StreamLimiter(settings.watch_max_streams_per_caller),
             heartbeat_s=settings.watch_heartbeat_s,
             coalesce_s=settings.watch_coalesce_s,
+            writes=WriteSlots(),
         )
         metrics = metrics or Metrics()
         health_servicer = health.aio.HealthServicer()
