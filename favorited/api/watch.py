@@ -182,6 +182,7 @@ class Watcher:
                         del entries
                     finally:
                         release()
+                        del release  # an idle stream's frame keeps no closure or timer
         except Overflowed:
             raise errors.ResourceExhaustedError(
                 "The watcher fell behind; resume with after_sequence set to the last "
@@ -268,6 +269,7 @@ class Watcher:
                                 )
                             finally:
                                 release()
+                                del release  # an idle stream's frame keeps no closure or timer
                             continue
                         latest = state.latest
                         if latest is None or _visible(latest) == _visible(sent):
@@ -287,6 +289,7 @@ class Watcher:
                             )
                         finally:
                             release()
+                            del release  # an idle stream's frame keeps no closure or timer
             except Closing:
                 raise _shutting_down() from None
         finally:
