@@ -11,9 +11,11 @@
 --
 -- Every writer of participants goes through the triggers (the API, the webhook batches, the
 -- reconciliation, bulk INSERTs), so the figure cannot drift from the rows; the tests compare it
--- with count(*) after every kind of change. The column is filled from the rows under a lock that
--- keeps writers out until this migration commits.
+-- with count(*) after every kind of change. The column is filled from the rows under locks that
+-- keep writers out until this migration commits, taken in the service's lock order (the
+-- livestream before its participants): the other order deadlocked with a join in flight.
 
+LOCK TABLE livestreams IN ACCESS EXCLUSIVE MODE;
 LOCK TABLE participants IN SHARE MODE;
 
 ALTER TABLE livestreams
@@ -23,7 +25,7 @@ ALTER TABLE livestreams
 UPDATE livestreams l SET joined_viewer_count = s.seats
 FROM (SELECT livestream_id, count(*) AS seats FROM participants
       WHERE status = 'JOINED' AND role = 'VIEWER' GROUP BY livestream_id) s
-WHERE l.id = s.livestream_id AND l.status <> 'ENDED';
+WHERE l.id = s.livestream_id;
 
 CREATE OR REPLACE FUNCTION join_livestream(
     p_participant_id uuid, p_livestream_id uuid, p_user_id text, p_display_name text,

@@ -157,32 +157,43 @@ class Watcher:
                         entries = await reader.next(cursor, self._heartbeat_s, limit)
                     except Finished:
                         return
-                    release = await self._writes.acquire()
-                    try:
-                        if not entries:
+                    # One write slot per message (write_slots.py), never one for a list.
+                    if not entries:
+                        release = await self._writes.acquire()
+                        try:
                             yield ppb.WatchParticipantsResponse(
                                 heartbeat=ppb.WatchParticipantsHeartbeat(
                                     sequence=cursor, time=_now()
                                 )
                             )
-                            continue
-                        if batch:
-                            # `next` returns only changes after the cursor, so the snapshot's or
-                            # the replay's last change is never sent again.
-                            cursor = entries[-1][0].sequence
-                            message = reader.combined(entries, encode_batch)
-                            del entries
-                            yield message
-                            reader.advance(cursor)
-                            continue
-                        for change, message in entries:
-                            yield message
-                            cursor = change.sequence
-                            reader.advance(cursor)
+                        finally:
+                            release()
+                            del release  # an idle stream's frame keeps no closure or timer
+                        continue
+                    if batch:
+                        # `next` returns only changes after the cursor, so the snapshot's or the
+                        # replay's last change is never sent again.
+                        cursor = entries[-1][0].sequence
+                        message = reader.combined(entries, encode_batch)
                         del entries
-                    finally:
-                        release()
-                        del release  # an idle stream's frame keeps no closure or timer
+                        release = await self._writes.acquire()
+                        try:
+                            yield message
+                        finally:
+                            release()
+                            del release
+                        reader.advance(cursor)
+                        continue
+                    for change, message in entries:
+                        release = await self._writes.acquire()
+                        try:
+                            yield message
+                        finally:
+                            release()
+                            del release
+                        cursor = change.sequence
+                        reader.advance(cursor)
+                    del entries
         except Overflowed:
             raise errors.ResourceExhaustedError(
                 "The watcher fell behind; resume with after_sequence set to the last "

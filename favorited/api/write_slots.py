@@ -4,15 +4,20 @@ Without a bound, a change watched by 10,000 streams put 10,000 writes into grpc 
 completions then queue ahead of everything else the process has to do, and a unary call waited
 for a whole pass over the watchers at every step. Measured under the bench's 10,000-watcher
 fan-out (docs/performance.md): a health check took 1.5-2.6 s, and JoinLivestream managed 3-6 of
-the 50 calls/s offered. With 256 writes in flight the health check answers in ~70-170 ms and the
-joins run at the offered 50/s. Waking the watchers a wave at a time in the event loop alone
+the 50 calls/s offered. With 256 writes in flight the health check answers in 75-270 ms and the
+joins run at the offered ~50/s. Waking the watchers a wave at a time in the event loop alone
 changed nothing (the queue is grpc's completion queue, not only asyncio's).
 
-A slot is held from handing a message to grpc until grpc asks the stream for the next one — or
-for at most `hold_s`: a client that stops reading (its HTTP/2 window full) keeps its write
-pending, and without the limit a few hundred such clients would stop every stream of the
-process. After `hold_s` its slot goes to the next writer; the stalled stream itself is then cut
-off by its feed once it falls out of the ring (streams/participants.py).
+Every live message takes a slot, one message per slot; snapshot and replay pages (a stream's
+start) do not. A slot is held from handing the message to grpc until grpc asks the stream for
+the next one — or for at most `hold_s`: a client that stops reading (its HTTP/2 window full)
+keeps its write pending, and without the limit a few hundred such clients would stop every stream
+of the process. After `hold_s` its slot goes to the next writer (so "256 in flight" is a bound
+on writers that still move, not a hard one); a stalled WatchParticipants stream is then cut off
+by its feed once it falls out of the ring (streams/participants.py), a stalled WatchLivestream
+only loses its slot. The price: clients that read slowly but steadily share the slots with
+everyone, so a few hundred of them, each taking a second or more per message, slow every stream
+of the process down with them.
 """
 
 from __future__ import annotations

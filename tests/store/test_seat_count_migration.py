@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
+import pytest
 
-from favorited.store.migrate import apply, default_directory, discover
+from favorited.store.migrate import Migration, apply, default_directory, discover
 from tests.conftest import ADMIN_DSN, dsn_for
+from tests.support.waiting import until
 
 _LIVESTREAM = """
 INSERT INTO livestreams (id, room_name, title, created_by, max_participants, room_capacity,
@@ -54,3 +58,62 @@ async def test_the_seat_count_is_filled_from_the_joined_viewers() -> None:
         await conn.close()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def before_0009() -> AsyncIterator[tuple[str, list[Migration]]]:
+    """A fresh database migrated up to, not including, 0009; its DSN and the pending migrations."""
+    name = f"favorited_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        migrations = discover(default_directory())
+        upto = next(i for i, m in enumerate(migrations) if m.version == "0009_counted_seats")
+        conn = await asyncpg.connect(dsn_for(name))
+        try:
+            await apply(conn, migrations[:upto])
+        finally:
+            await conn.close()
+        yield dsn_for(name), migrations[upto:]
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_the_migration_waits_for_a_join_in_flight_instead_of_deadlocking(
+    before_0009: tuple[str, list[Migration]],
+) -> None:
+    """The service locks a livestream, then writes its participants; the migration takes its
+    locks in the same order, so a join in flight finishes and the migration then counts it."""
+    dsn, pending = before_0009
+    joiner, migrator = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        livestream_id = str(uuid.uuid4())
+        await joiner.execute(_LIVESTREAM, livestream_id, "r-inflight")
+        join = joiner.transaction()
+        await join.start()
+        await joiner.execute(
+            "SELECT 1 FROM livestreams WHERE id = $1 FOR NO KEY UPDATE", livestream_id
+        )
+        migrating = asyncio.create_task(apply(migrator, pending))
+        pid = migrator.get_server_pid()
+
+        async def migration_waits_on_a_lock() -> bool:
+            state = await joiner.fetchval(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", pid
+            )
+            return bool(state == "Lock")
+
+        await until(migration_waits_on_a_lock)
+        await joiner.execute(_PARTICIPANT, livestream_id, "v1", "VIEWER", "JOINED")
+        await join.commit()
+        await asyncio.wait_for(migrating, timeout=30)
+        assert (
+            await joiner.fetchval(
+                "SELECT joined_viewer_count FROM livestreams WHERE id = $1", livestream_id
+            )
+            == 1
+        )
+    finally:
+        await joiner.close()
+        await migrator.close()
