@@ -1,0 +1,106 @@
+"""How WatchParticipants uses the process's write slots (favorited/api/write_slots.py): one slot
+per message, given back when the stream asks for its next message or ends.
+
+The Watcher is driven here as grpc drives it — asking its generator for the next message — over
+the real event log and feed in PostgreSQL; one slot with a long hold makes a slot kept too long
+visible at once instead of after the hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import cast
+
+import asyncpg
+import pytest
+
+from favorited.api.watch import StreamLimiter, Watcher, encode_change
+from favorited.api.write_slots import WriteSlots
+from favorited.domain import models
+from favorited.livekit_emulator import LiveKitEmulator
+from favorited.store.events import PgEventLog
+from favorited.store.pool import create_pool
+from favorited.streams.livestreams import LivestreamHub
+from favorited.streams.participants import ParticipantHub
+from favorited_api.v1 import participant_service_pb2 as ppb
+from tests.conftest import make_settings
+
+_LIVESTREAM = """
+INSERT INTO livestreams (id, room_name, title, created_by, max_participants, room_capacity,
+                         empty_timeout_s, status, start_time)
+VALUES ($1, $2, 't', 'host', 10, 11, 60, 'LIVE', now())
+"""
+Messages = AsyncGenerator[ppb.WatchParticipantsResponse, None]
+
+_JOIN = """
+INSERT INTO participants (id, livestream_id, user_id, display_name, role)
+VALUES (gen_random_uuid(), $1, $2, 'P', 'VIEWER')
+"""
+
+
+@pytest.fixture
+async def stream(
+    db: asyncpg.Pool, database_url: str, emulator: LiveKitEmulator, clean: None
+) -> AsyncIterator[tuple[Messages, WriteSlots, str]]:
+    """A non-batch WatchParticipants stream past its snapshot, with two changes waiting."""
+    # The service's pool (its JSON codecs); `db` is a plain one for the test's own SQL.
+    pool = await create_pool(database_url, make_settings(database_url, emulator.url))
+    log = PgEventLog(pool, timeout_s=5)
+    hub = ParticipantHub(log, ring_size=64, stall_s=30, encode=encode_change)
+    writes = WriteSlots(1, hold_s=60)
+    watcher = Watcher(
+        log=log,
+        participants=hub,
+        livestreams=LivestreamHub(log),
+        limiter=StreamLimiter(10),
+        heartbeat_s=60,
+        coalesce_s=1,
+        writes=writes,
+    )
+    livestream_id = str(uuid.uuid4())
+    await db.execute(_LIVESTREAM, livestream_id, f"slots-{livestream_id[:8]}")
+    # An async generator, as grpc sees it (the method is annotated as an iterator).
+    messages = cast(Messages, watcher.watch_participants(models.Caller("w"), livestream_id, 0))
+    first = await anext(messages)
+    assert first.snapshot.complete
+    for user in ("a", "b"):
+        await db.execute(_JOIN, livestream_id, user)
+    hub.on_participant_events(livestream_id)  # what the NOTIFY listener does
+    yield messages, writes, livestream_id
+    await messages.aclose()
+    await hub.close()
+    await pool.close()
+
+
+async def test_each_message_takes_its_own_slot_and_gives_it_back_before_the_next(
+    stream: tuple[Messages, WriteSlots, str],
+) -> None:
+    messages, writes, _ = stream
+    assert (await anext(messages)).change.participant.user_id == "a"  # suspended holding a slot
+    other = asyncio.create_task(writes.acquire())
+    await asyncio.sleep(0)
+    assert not other.done(), "the message being written holds the only slot"
+    second = asyncio.create_task(_next(messages))
+    # Asking for the next message gives the slot back first: the other writer gets it, and the
+    # second message waits for it, even though both messages came out of one read of the ring.
+    release = await asyncio.wait_for(other, timeout=5)
+    await asyncio.sleep(0)
+    assert not second.done()
+    release()
+    assert (await asyncio.wait_for(second, timeout=5)).change.participant.user_id == "b"
+
+
+async def test_a_stream_that_ends_while_writing_gives_its_slot_back(
+    stream: tuple[Messages, WriteSlots, str],
+) -> None:
+    messages, writes, _ = stream
+    await anext(messages)  # suspended at the yield, holding the only slot
+    await messages.aclose()  # the client went away
+    release = await asyncio.wait_for(writes.acquire(), timeout=5)
+    release()
+
+
+async def _next(messages: Messages) -> ppb.WatchParticipantsResponse:
+    return await anext(messages)
