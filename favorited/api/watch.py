@@ -159,16 +159,12 @@ class Watcher:
                         return
                     # One write slot per message (write_slots.py), never one for a list.
                     if not entries:
-                        release = await self._writes.acquire()
-                        try:
+                        async with self._writes.slot():
                             yield ppb.WatchParticipantsResponse(
                                 heartbeat=ppb.WatchParticipantsHeartbeat(
                                     sequence=cursor, time=_now()
                                 )
                             )
-                        finally:
-                            release()
-                            del release  # an idle stream's frame keeps no closure or timer
                         continue
                     if batch:
                         # `next` returns only changes after the cursor, so the snapshot's or the
@@ -176,21 +172,13 @@ class Watcher:
                         cursor = entries[-1][0].sequence
                         message = reader.combined(entries, encode_batch)
                         del entries
-                        release = await self._writes.acquire()
-                        try:
+                        async with self._writes.slot():
                             yield message
-                        finally:
-                            release()
-                            del release
                         reader.advance(cursor)
                         continue
                     for change, message in entries:
-                        release = await self._writes.acquire()
-                        try:
+                        async with self._writes.slot():
                             yield message
-                        finally:
-                            release()
-                            del release
                         cursor = change.sequence
                         reader.advance(cursor)
                     del entries
@@ -273,14 +261,10 @@ class Watcher:
                     sent_at = time.monotonic()
                     while not sent.status.terminal:
                         if not await state.wait(self._heartbeat_s):
-                            release = await self._writes.acquire()
-                            try:
+                            async with self._writes.slot():
                                 yield lpb.WatchLivestreamResponse(
                                     heartbeat=lpb.WatchLivestreamHeartbeat(time=_now())
                                 )
-                            finally:
-                                release()
-                                del release  # an idle stream's frame keeps no closure or timer
                             continue
                         latest = state.latest
                         if latest is None or _visible(latest) == _visible(sent):
@@ -293,14 +277,10 @@ class Watcher:
                                 await _settle(state, sent, wait_s)
                                 latest = state.latest or latest
                         sent, sent_at = latest, time.monotonic()
-                        release = await self._writes.acquire()
-                        try:
+                        async with self._writes.slot():
                             yield lpb.WatchLivestreamResponse(
                                 livestream=convert.livestream_to_proto(sent)
                             )
-                        finally:
-                            release()
-                            del release  # an idle stream's frame keeps no closure or timer
             except Closing:
                 raise _shutting_down() from None
         finally:

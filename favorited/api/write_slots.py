@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from types import TracebackType
 
 DEFAULT_SLOTS = 256
 DEFAULT_HOLD_S = 1.0
@@ -50,3 +51,31 @@ class WriteSlots:
 
         timer = asyncio.get_running_loop().call_later(self._hold_s, release)
         return release
+
+    def slot(self) -> Slot:
+        """`async with slots.slot(): yield message` — one slot around one write."""
+        return Slot(self)
+
+
+class Slot:
+    """One write's slot as an async context manager. A plain class, not a generator: nothing of
+    it stays bound in a Watch generator's frame once the write is done (an idle stream keeps no
+    closure or timer)."""
+
+    __slots__ = ("_release", "_slots")
+
+    def __init__(self, slots: WriteSlots) -> None:
+        self._slots = slots
+        self._release: Callable[[], None] | None = None
+
+    async def __aenter__(self) -> None:
+        self._release = await self._slots.acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._release is not None:
+            self._release()

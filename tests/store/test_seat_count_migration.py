@@ -25,41 +25,6 @@ VALUES (gen_random_uuid(), $1, $2, 'P', $3, $4::participant_status,
 """
 
 
-async def test_the_seat_count_is_filled_from_the_joined_viewers() -> None:
-    name = f"favorited_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    conn = await asyncpg.connect(dsn_for(name))
-    try:
-        migrations = discover(default_directory())
-        upto = next(i for i, m in enumerate(migrations) if m.version == "0009_counted_seats")
-        await apply(conn, migrations[:upto])
-        busy, quiet, ended = (str(uuid.uuid4()) for _ in range(3))
-        for livestream_id in (busy, quiet, ended):
-            await conn.execute(_LIVESTREAM, livestream_id, f"r-{livestream_id[:8]}")
-        for user, role, status in [
-            ("v1", "VIEWER", "JOINED"),
-            ("v2", "VIEWER", "JOINED"),
-            ("v3", "VIEWER", "LEFT"),  # gave the seat back
-            ("h", "HOST", "JOINED"),  # the host's seat is not a viewer seat
-        ]:
-            await conn.execute(_PARTICIPANT, busy, user, role, status)
-        await conn.execute(_PARTICIPANT, ended, "v1", "VIEWER", "JOINED")
-        await conn.execute("SELECT end_livestream($1)", ended)
-
-        assert await apply(conn, migrations[upto:]) == [m.version for m in migrations[upto:]]
-
-        counts = {
-            r["id"]: r["joined_viewer_count"]
-            for r in await conn.fetch("SELECT id::text, joined_viewer_count FROM livestreams")
-        }
-        assert counts == {busy: 2, quiet: 0, ended: 0}
-    finally:
-        await conn.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 @pytest.fixture
 async def before_0009() -> AsyncIterator[tuple[str, list[Migration]]]:
     """A fresh database migrated up to, not including, 0009; its DSN and the pending migrations."""
@@ -78,6 +43,36 @@ async def before_0009() -> AsyncIterator[tuple[str, list[Migration]]]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_the_seat_count_is_filled_from_the_joined_viewers(
+    before_0009: tuple[str, list[Migration]],
+) -> None:
+    dsn, pending = before_0009
+    conn = await asyncpg.connect(dsn)
+    try:
+        busy, quiet, ended = (str(uuid.uuid4()) for _ in range(3))
+        for livestream_id in (busy, quiet, ended):
+            await conn.execute(_LIVESTREAM, livestream_id, f"r-{livestream_id[:8]}")
+        for user, role, status in [
+            ("v1", "VIEWER", "JOINED"),
+            ("v2", "VIEWER", "JOINED"),
+            ("v3", "VIEWER", "LEFT"),  # gave the seat back
+            ("h", "HOST", "JOINED"),  # the host's seat is not a viewer seat
+        ]:
+            await conn.execute(_PARTICIPANT, busy, user, role, status)
+        await conn.execute(_PARTICIPANT, ended, "v1", "VIEWER", "JOINED")
+        await conn.execute("SELECT end_livestream($1)", ended)
+
+        assert await apply(conn, pending) == [m.version for m in pending]
+
+        counts = {
+            r["id"]: r["joined_viewer_count"]
+            for r in await conn.fetch("SELECT id::text, joined_viewer_count FROM livestreams")
+        }
+        assert counts == {busy: 2, quiet: 0, ended: 0}
+    finally:
+        await conn.close()
 
 
 async def test_the_migration_waits_for_a_join_in_flight_instead_of_deadlocking(
