@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import os
 import time
@@ -152,7 +153,7 @@ class WatchScenario(Scenario):
 
             cpu_server, cpu_client = api.cpu_seconds(), _cpu_self()
             joins_started = time.perf_counter()
-            joins = await self._joins(target, streams, warmup)
+            joins, join_latencies = await self._joins(target, streams, warmup)
             last_sequences = await self._last_sequences(streams)
             progress.targets = last_sequences
             progress.expected = progress.opened
@@ -201,6 +202,11 @@ class WatchScenario(Scenario):
                 latencies.append(max(at - times[sequence], 0.0))
         window = delivery_end - joins_started
         p50, p99 = latency_ms(latencies)
+        join_p50, join_p99 = latency_ms(join_latencies)
+        # The joins' commits, first to last: the rate the watchers were really offered (a join
+        # the API answers late commits late, and its change's latency counts from the commit).
+        commit_times = [at for by_sequence in committed.values() for at in by_sequence.values()]
+        commit_span = max(commit_times) - min(commit_times) if len(commit_times) > 1 else 0.0
         return Measurement(
             value=delivered / window if window > 0 else math.nan,
             p50_ms=p50,
@@ -211,6 +217,9 @@ class WatchScenario(Scenario):
                 "open_s": open_s,
                 "joins": joins,
                 "join_rate_achieved": joins / self.sizes.watch_seconds / (0.25 if warmup else 1),
+                "join_commit_span_s": commit_span,
+                "join_p50_ms": join_p50,
+                "join_p99_ms": join_p99,
                 "duplicates": duplicates,
                 "expected_deliveries": expected_total,
                 "delivered": delivered,
@@ -256,9 +265,11 @@ class WatchScenario(Scenario):
                 seen += len(_events(cast(ppb.WatchParticipantsResponse, await call.read())))
             call.cancel()
 
-    async def _joins(self, target: str, streams: list[Stream], warmup: bool) -> int:
+    async def _joins(
+        self, target: str, streams: list[Stream], warmup: bool
+    ) -> tuple[int, list[float]]:
         """Joins at the configured rate (open loop) from a thread of their own; how many
-        completed.
+        completed, and each completed call's latency (seconds).
 
         Paced apart from this event loop, which 10,000 watchers reading keep saturated: the
         offered rate is what the schedule says, whatever the readers are doing. (The joins that
@@ -363,18 +374,31 @@ Metadata = tuple[tuple[str, str], ...]
 
 def _paced_joins(
     target: str, calls: list[tuple[ppb.JoinLivestreamRequest, Metadata]], rate: float
-) -> int:
+) -> tuple[int, list[float]]:
     """Start call i at t0 + i/rate on a blocking channel (grpc's own threads carry the calls);
-    return how many succeeded. Bounded: len(calls) calls, each with a 30 s deadline."""
+    return how many succeeded and their latencies (s). Bounded: len(calls) calls, each with a
+    30 s deadline."""
     with grpc.insecure_channel(target, options=channel_options()) as channel:
         stub = ps_grpc.ParticipantServiceStub(channel)
         started = time.perf_counter()
-        pending: list[grpc.Future[ppb.JoinLivestreamResponse]] = []
+        pending: list[tuple[float, grpc.Future[ppb.JoinLivestreamResponse]]] = []
+        finished: dict[int, float] = {}
         for index, (request, metadata) in enumerate(calls):
             # Pacing an open-loop schedule, not waiting for a condition.
             time.sleep(max(0.0, started + index / rate - time.perf_counter()))
-            pending.append(stub.JoinLivestream.future(request, metadata=metadata, timeout=30))
-        return sum(1 for call in pending if call.exception() is None)
+            at = time.perf_counter()
+            call = stub.JoinLivestream.future(request, metadata=metadata, timeout=30)
+            call.add_done_callback(functools.partial(_finished_at, finished, index))
+            pending.append((at, call))
+        ok = [(i, at) for i, (at, call) in enumerate(pending) if call.exception() is None]
+        # grpc runs a future's callbacks just after waking its waiters, so the last few may not
+        # have run yet: those count as finished now (an overstatement of a few microseconds).
+        now = time.perf_counter()
+        return len(ok), [finished.get(i, now) - at for i, at in ok]
+
+
+def _finished_at(finished: dict[int, float], index: int, _: object) -> None:
+    finished.setdefault(index, time.perf_counter())
 
 
 class WatchFanout(WatchScenario):

@@ -167,13 +167,19 @@ class Watcher:
                             )
                         continue
                     if batch:
-                        # `next` returns only changes after the cursor, so the snapshot's or the
-                        # replay's last change is never sent again.
-                        cursor = entries[-1][0].sequence
-                        message = reader.combined(entries, encode_batch)
                         del entries
                         async with self._writes.slot():
+                            # Read the ring again once the slot is ours: with thousands of
+                            # watchers the wait for a slot is most of a pass over them, and
+                            # what arrived meanwhile leaves in this message, not the next.
+                            # Changes only after the cursor, so the snapshot's or the replay's
+                            # last change is never sent again.
+                            entries = reader.ready(cursor, limit)
+                            cursor = entries[-1][0].sequence
+                            message = reader.combined(entries, encode_batch)
+                            del entries
                             yield message
+                            del message
                         reader.advance(cursor)
                         continue
                     for change, message in entries:

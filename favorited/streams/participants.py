@@ -206,8 +206,15 @@ class Reader:
             return []
         return self._feed.after(sequence, limit)
 
+    def ready(self, sequence: int, limit: int | None = None) -> list[Entry]:
+        """The entries after `sequence` (at most `limit`) now, without waiting.
+
+        Raises Finished, Overflowed or Closing.
+        """
+        return self._feed.after(sequence, limit)
+
     def combined(self, entries: list[Entry], combine: Callable[[list[Entry]], Any]) -> Any:
-        """The feed's shared `combine(entries)` for what `next` just returned."""
+        """The feed's shared `combine(entries)` for what `next` or `ready` just returned."""
         return self._feed.combined(entries, combine)
 
 

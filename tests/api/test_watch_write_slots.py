@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 from typing import cast
 
 import asyncpg
@@ -40,11 +41,26 @@ VALUES (gen_random_uuid(), $1, $2, 'P', 'VIEWER')
 """
 
 
+@dataclass
+class Parts:
+    watcher: Watcher
+    hub: ParticipantHub
+    writes: WriteSlots
+    livestream_id: str
+
+    def open(self, *, batch: bool = False) -> Messages:
+        # An async generator, as grpc sees it (the method is annotated as an iterator).
+        return cast(
+            Messages,
+            self.watcher.watch_participants(models.Caller("w"), self.livestream_id, 0, batch=batch),
+        )
+
+
 @pytest.fixture
-async def stream(
+async def parts(
     db: asyncpg.Pool, database_url: str, emulator: LiveKitEmulator, clean: None
-) -> AsyncIterator[tuple[Messages, WriteSlots, str]]:
-    """A non-batch WatchParticipants stream past its snapshot, with two changes waiting."""
+) -> AsyncIterator[Parts]:
+    """A Watcher with one write slot over the real log, and a LIVE livestream to watch."""
     # The service's pool (its JSON codecs); `db` is a plain one for the test's own SQL.
     pool = await create_pool(database_url, make_settings(database_url, emulator.url))
     log = PgEventLog(pool, timeout_s=5)
@@ -61,17 +77,22 @@ async def stream(
     )
     livestream_id = str(uuid.uuid4())
     await db.execute(_LIVESTREAM, livestream_id, f"slots-{livestream_id[:8]}")
-    # An async generator, as grpc sees it (the method is annotated as an iterator).
-    messages = cast(Messages, watcher.watch_participants(models.Caller("w"), livestream_id, 0))
+    yield Parts(watcher, hub, writes, livestream_id)
+    await hub.close()
+    await pool.close()
+
+
+@pytest.fixture
+async def stream(parts: Parts, db: asyncpg.Pool) -> AsyncIterator[tuple[Messages, WriteSlots, str]]:
+    """A non-batch WatchParticipants stream past its snapshot, with two changes waiting."""
+    messages = parts.open()
     first = await anext(messages)
     assert first.snapshot.complete
     for user in ("a", "b"):
-        await db.execute(_JOIN, livestream_id, user)
-    hub.on_participant_events(livestream_id)  # what the NOTIFY listener does
-    yield messages, writes, livestream_id
+        await db.execute(_JOIN, parts.livestream_id, user)
+    parts.hub.on_participant_events(parts.livestream_id)  # what the NOTIFY listener does
+    yield messages, parts.writes, parts.livestream_id
     await messages.aclose()
-    await hub.close()
-    await pool.close()
 
 
 async def test_each_message_takes_its_own_slot_and_gives_it_back_before_the_next(
@@ -100,6 +121,29 @@ async def test_a_stream_that_ends_while_writing_gives_its_slot_back(
     await messages.aclose()  # the client went away
     release = await asyncio.wait_for(writes.acquire(), timeout=5)
     release()
+
+
+async def test_a_batch_waiting_for_its_slot_leaves_with_what_arrived_meanwhile(
+    parts: Parts, db: asyncpg.Pool
+) -> None:
+    messages = parts.open(batch=True)
+    assert (await anext(messages)).snapshot.complete
+    held = await parts.writes.acquire()  # every write slot is busy
+    await db.execute(_JOIN, parts.livestream_id, "a")
+    parts.hub.on_participant_events(parts.livestream_id)
+    batch = asyncio.create_task(_next(messages))  # sees "a", then waits for a slot
+    await db.execute(_JOIN, parts.livestream_id, "b")
+    async with parts.hub.subscribe(parts.livestream_id) as probe:
+        parts.hub.on_participant_events(parts.livestream_id)
+        # The feed has read "b" once a reader sees a change after "a".
+        (a, _), *rest = await probe.next(0, timeout_s=5)
+        if not rest:
+            assert await probe.next(a.sequence, timeout_s=5), "the feed never read b"
+    assert not batch.done(), "the batch waits for a slot"
+    held()
+    message = await asyncio.wait_for(batch, timeout=5)
+    assert [e.participant.user_id for e in message.changes.events] == ["a", "b"]
+    await messages.aclose()
 
 
 async def _next(messages: Messages) -> ppb.WatchParticipantsResponse:
