@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 # Only a safety net: stop() releases hung calls itself, so shutdown normally takes milliseconds.
 SHUTDOWN_TIMEOUT_S = 5.0
+REQUESTS_KEPT = 10_000  # recorded requests kept for inspection (tests read a handful)
 
 
 class LiveKitEmulator:
@@ -49,6 +51,7 @@ class LiveKitEmulator:
         webhook_urls: Iterable[str] = (),
         webhook_options: WebhookOptions | None = None,
         room_check_interval_s: float | None = None,
+        requests_kept: int = REQUESTS_KEPT,
     ) -> None:
         """Build a stopped emulator; ``start()`` (or ``async with``) serves it.
 
@@ -59,6 +62,7 @@ class LiveKitEmulator:
             webhook_options: delivery settings and faults; signing defaults to the API key.
             room_check_interval_s: run ``close_expired_rooms()`` this often in the
                 background (LiveKit: 1 s). None, for tests, means only when called.
+            requests_kept: how many of the latest requests ``requests`` keeps.
         """
         validate_credentials(api_key, api_secret)
         self._host = host
@@ -72,7 +76,9 @@ class LiveKitEmulator:
         )
         self._room_check_interval_s = room_check_interval_s
         self._background = TaskSupervisor("livekit-emulator room checks")
-        self._requests: list[RecordedRequest] = []
+        # The most recent requests only: `favorited dev` runs the emulator for as long as it is
+        # up, and every RoomService call would otherwise be kept forever.
+        self._requests: deque[RecordedRequest] = deque(maxlen=requests_kept)
         self._runner: web.AppRunner | None = None
         self._stopped = False
 
@@ -244,7 +250,7 @@ class LiveKitEmulator:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every HTTP request served so far, oldest first (a copy)."""
+        """The last REQUESTS_KEPT HTTP requests served, oldest first (a copy)."""
         return list(self._requests)
 
     def add_listener(self, listener: RoomEventListener) -> None:

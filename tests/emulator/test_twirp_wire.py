@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 import pytest
 from livekit import api
 
-from ._support import bearer, raw_call
+from favorited.livekit_emulator import LiveKitEmulator
+
+from ._support import API_KEY, API_SECRET, bearer, raw_call
 
 if TYPE_CHECKING:
     import aiohttp
-
-    from favorited.livekit_emulator import LiveKitEmulator
 
 PREFIX = "/twirp/livekit.RoomService/"
 CREATE = api.VideoGrants(room_create=True)
@@ -142,3 +142,14 @@ async def test_not_found_error_body(emulator: LiveKitEmulator, http: aiohttp.Cli
     assert response.status == 404
     assert response.content_type == "application/json"
     assert response.json() == {"code": "not_found", "msg": "requested room does not exist"}
+
+
+async def test_only_the_latest_requests_are_kept(http: aiohttp.ClientSession) -> None:
+    async with LiveKitEmulator(API_KEY, API_SECRET, requests_kept=2) as emulator:
+        for method in ("ListRooms", "NoSuchMethod", "ListRooms"):
+            await raw_call(http, emulator.url, PREFIX + method, authorization=bearer(LIST))
+
+        assert [(r.method, r.status) for r in emulator.requests] == [
+            ("NoSuchMethod", 404),
+            ("ListRooms", 200),
+        ]
