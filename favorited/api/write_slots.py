@@ -1,56 +1,80 @@
 """WriteSlots: how many Watch stream messages one API process has in flight at once.
 
-Without a bound, a change watched by 10,000 streams put 10,000 writes into grpc at once; their
-completions then queue ahead of everything else the process has to do, and a unary call waited
-for a whole pass over the watchers at every step. Measured under the bench's 10,000-watcher
-fan-out (docs/performance.md): a health check took 1.5-2.6 s, and JoinLivestream managed 3-6 of
-the 50 calls/s offered. With 256 writes in flight the health check answers in 75-270 ms and the
-joins run at the offered ~50/s. Waking the watchers a wave at a time in the event loop alone
-changed nothing (the queue is grpc's completion queue, not only asyncio's).
+Without a bound, a change watched by 10,000 streams put 10,000 writes into grpc at once, and
+their completions queued ahead of everything else the process had to do: during the bench's
+10,000-watcher fan-out a health check took 1.5-2.6 s. Waking the watchers a wave at a time in
+the event loop alone changed nothing (the queue is grpc's completion queue, not only asyncio's).
+
+The bound is a trade, set by WATCH_WRITE_SLOTS (docs/performance.md, "Write slots"). grpc.aio's
+server accepts new RPCs one at a time, each taking a turn or two of the event loop, and every
+write completion is work in a turn: the more slots, the longer the turns and the fewer new RPCs
+the process admits while it fans out; the fewer slots, the more of the fan-out's time is spent
+handing slots on. Measured under that fan-out with 50 joins/s offered: 256 slots admitted 13
+joins/s (their median latency 13 s); 64 admit 41-43/s (1 s), with deliveries at p99 2.4-2.7 s;
+32 admit all 50 (0.13 s), with deliveries at p99 3.4 s.
 
 Every live message takes a slot, one message per slot; snapshot and replay pages (a stream's
 start) do not. A slot is held from handing the message to grpc until grpc asks the stream for
 the next one — or for at most `hold_s`: a client that stops reading (its HTTP/2 window full)
-keeps its write pending, and without the limit a few hundred such clients would stop every stream
-of the process. After `hold_s` its slot goes to the next writer (so "256 in flight" is a bound
-on writers that still move, not a hard one); a stalled WatchParticipants stream is then cut off
-by its feed once it falls out of the ring (streams/participants.py), a stalled WatchLivestream
-only loses its slot. The price: clients that read slowly but steadily share the slots with
-everyone, so a few hundred of them, each taking a second or more per message, slow every stream
-of the process down with them.
+keeps its write pending, and without the limit a few such clients would stop every stream of the
+process. After `hold_s` its slot goes to the next writer (so the bound is on writers that still
+move, not a hard one); a stalled WatchParticipants stream is then cut off by its feed once it
+falls out of the ring (streams/participants.py), a stalled WatchLivestream only loses its slot.
+The price: clients that read slowly but steadily share the slots with everyone, so as many of
+them as there are slots, each taking a second or more per message, slow every stream of the
+process down with them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 from collections.abc import Callable
 from types import TracebackType
 
-DEFAULT_SLOTS = 256
 DEFAULT_HOLD_S = 1.0
 
 
 class WriteSlots:
-    def __init__(self, slots: int = DEFAULT_SLOTS, *, hold_s: float = DEFAULT_HOLD_S) -> None:
+    def __init__(self, slots: int, *, hold_s: float = DEFAULT_HOLD_S) -> None:
         if slots < 1 or hold_s <= 0:
             raise ValueError("slots must be at least 1 and hold_s positive")
         self._free = asyncio.Semaphore(slots)
         self._hold_s = hold_s
+        # Held slots → when each must be given back, in the order they were taken (so also in
+        # deadline order). One timer, for the oldest, stands for all of them: a timer per write
+        # cost ~7 % of the API's CPU in the 10,000-watcher fan-out.
+        self._held: dict[int, float] = {}
+        self._tokens = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
 
     async def acquire(self) -> Callable[[], None]:
         """Wait for a slot; return its release, which may be called any number of times."""
         await self._free.acquire()
-        released = False
+        token = next(self._tokens)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._hold_s
+        self._held[token] = deadline
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._expire)
+        return functools.partial(self._release, token)
 
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                timer.cancel()
-                self._free.release()
+    def _release(self, token: int) -> None:
+        if self._held.pop(token, None) is not None:
+            self._free.release()
 
-        timer = asyncio.get_running_loop().call_later(self._hold_s, release)
-        return release
+    def _expire(self) -> None:
+        """Give back every slot held past its deadline; then wait for the oldest one left."""
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        # Taken in deadline order: the expired slots are the first entries.
+        expired = list(itertools.takewhile(lambda held: held[1] <= now, self._held.items()))
+        for token, _ in expired:
+            self._release(token)
+        if self._held:
+            self._timer = loop.call_at(next(iter(self._held.values())), self._expire)
 
     def slot(self) -> Slot:
         """`async with slots.slot(): yield message` — one slot around one write."""

@@ -104,7 +104,7 @@ class ApiApp:
             limiter=StreamLimiter(settings.watch_max_streams_per_caller),
             heartbeat_s=settings.watch_heartbeat_s,
             coalesce_s=settings.watch_coalesce_s,
-            writes=WriteSlots(),
+            writes=WriteSlots(settings.watch_write_slots),
         )
         metrics = metrics or Metrics()
         health_servicer = health.aio.HealthServicer()

@@ -43,3 +43,15 @@ def test_bounds_are_checked() -> None:
         WriteSlots(0)
     with pytest.raises(ValueError, match="hold_s positive"):
         WriteSlots(1, hold_s=0)
+
+
+
+async def test_a_slot_taken_after_the_timer_was_set_is_still_given_back() -> None:
+    slots = WriteSlots(1, hold_s=0.1)
+    (await slots.acquire())()  # sets the one timer for its deadline, and comes back at once
+    # Not synchronisation: the next slot must be taken well after the first, so that its
+    # deadline is not yet due when that timer fires and only a timer set again can free it.
+    await asyncio.sleep(0.05)
+    await slots.acquire()  # stalls
+    waiting = asyncio.create_task(slots.acquire())
+    (await asyncio.wait_for(waiting, timeout=5))()
