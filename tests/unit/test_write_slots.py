@@ -45,7 +45,6 @@ def test_bounds_are_checked() -> None:
         WriteSlots(1, hold_s=0)
 
 
-
 async def test_a_slot_taken_after_the_timer_was_set_is_still_given_back() -> None:
     slots = WriteSlots(1, hold_s=0.1)
     (await slots.acquire())()  # sets the one timer for its deadline, and comes back at once
