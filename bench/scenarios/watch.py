@@ -62,6 +62,7 @@ class Watcher:
     lasts: array[int] = field(default_factory=lambda: array("q"))
     received: array[float] = field(default_factory=lambda: array("d"))
     broken_runs: int = 0  # messages whose changes were not consecutive sequences in order
+    done: bool = False  # has seen its livestream's last sequence
     error: str = ""
 
     def seen(self) -> int:
@@ -79,7 +80,12 @@ class Progress:
     all_done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def arrived(self, watcher: Watcher, sequence: int) -> None:
-        if self.targets is not None and sequence == self.targets[watcher.livestream]:
+        if (
+            self.targets is not None
+            and not watcher.done
+            and sequence >= self.targets[watcher.livestream]
+        ):
+            watcher.done = True
             self.done += 1
             if self.done >= self.expected:
                 self.all_done.set()
@@ -143,7 +149,9 @@ class WatchScenario(Scenario):
             rss_before = api.rss_kib()
 
             watchers = [
-                Watcher(i // per_stream, sampled=i % SAMPLE_EVERY == 0) for i in range(total)
+                # Every livestream's first watcher too, so each livestream has a sampled one.
+                Watcher(i // per_stream, sampled=i % SAMPLE_EVERY == 0 or i % per_stream == 0)
+                for i in range(total)
             ]
             progress = Progress()
             opening = asyncio.Semaphore(OPEN_CONCURRENCY)
@@ -167,7 +175,7 @@ class WatchScenario(Scenario):
             rss_open = api.rss_kib()
 
             cpu_server, cpu_client = api.cpu_seconds(), _cpu_self()
-            joins_started = time.perf_counter()
+            joins_started, joins_started_wall = time.perf_counter(), time.time()
             joins, join_latencies = await self._joins(target, streams, warmup)
             last_sequences = await self._last_sequences(streams)
             progress.targets = last_sequences
@@ -175,7 +183,8 @@ class WatchScenario(Scenario):
             # Watchers that already saw their last event before the targets were known.
             for watcher in watchers:
                 last = last_sequences[watcher.livestream]
-                if watcher.snapshot_sequence >= 0 and watcher.seen() >= last:
+                if watcher.snapshot_sequence >= 0 and watcher.seen() >= last and not watcher.done:
+                    watcher.done = True
                     progress.done += 1
             if progress.done < progress.expected:
                 with contextlib.suppress(TimeoutError):
@@ -211,7 +220,7 @@ class WatchScenario(Scenario):
             times = committed[streams[watcher.livestream].id]
             for first, end, at in zip(watcher.firsts, watcher.lasts, watcher.received, strict=True):
                 gaps += first > cursor + 1
-                overlap += max(0, min(cursor, end, last) - first + 1)
+                overlap += max(0, min(cursor, end) - first + 1)
                 delivered += max(0, min(end, last) - first + 1)
                 cursor = max(cursor, end)
                 latencies.extend(max(at - times[seq], 0.0) for seq in range(first, end + 1))
@@ -220,10 +229,11 @@ class WatchScenario(Scenario):
         window = delivery_end - joins_started
         p50, p99 = latency_ms(latencies)
         join_p50, join_p99 = latency_ms(join_latencies)
-        # The joins' commits, first to last: the rate the watchers were really offered (a join
-        # the API answers late commits late, and its change's latency counts from the commit).
+        # The joins' commits, from the schedule's start to the last: the rate the watchers were
+        # really offered (a join the API admits late commits late, and its change's latency
+        # counts from the commit).
         commit_times = [at for by_sequence in committed.values() for at in by_sequence.values()]
-        commit_span = max(commit_times) - min(commit_times) if len(commit_times) > 1 else 0.0
+        commit_span = max(commit_times) - joins_started_wall if commit_times else 0.0
         return Measurement(
             value=delivered / window if window > 0 else math.nan,
             p50_ms=p50,
@@ -233,8 +243,8 @@ class WatchScenario(Scenario):
                 "opened": progress.opened,
                 "open_s": open_s,
                 "joins": joins,
-                # Completed joins over their commits' span, not over the offered schedule: joins
-                # the API accepts late stretch the span (the offered rate is watch_join_rate).
+                # Completed joins from the schedule's start to the last commit, not over the
+                # schedule: joins the API admits late stretch it (offered: watch_join_rate).
                 "join_rate_achieved": joins / commit_span if commit_span > 0 else math.nan,
                 "join_commit_span_s": commit_span,
                 "join_p50_ms": join_p50,
@@ -376,6 +386,9 @@ async def _watch(
             kind = message.WhichOneof("event")
             if kind == "changes":
                 events = message.changes.events
+                if not events:
+                    watcher.broken_runs += 1  # a `changes` message carries at least one
+                    continue
                 first, last = events[0].sequence, events[len(events) - 1].sequence
                 if watcher.sampled:
                     whole = [event.sequence for event in events] == list(range(first, last + 1))

@@ -150,11 +150,12 @@ class Watcher:
                 reader.advance(cursor)
                 if position.over:
                     return
-                # Batching bounds a message, not a wait: whatever is in the ring goes now.
-                limit = MAX_BATCH if batch else None
+                # Batching bounds a message, not a wait: whatever is in the ring goes now. A
+                # batch is read once its slot is granted (below): waiting needs one entry only.
+                limit, wait_limit = (MAX_BATCH, 1) if batch else (None, None)
                 while True:
                     try:
-                        entries = await reader.next(cursor, self._heartbeat_s, limit)
+                        entries = await reader.next(cursor, self._heartbeat_s, wait_limit)
                     except Finished:
                         return
                     # One write slot per message (write_slots.py), never one for a list.

@@ -40,7 +40,7 @@ class WriteSlots:
     def __init__(self, slots: int, *, hold_s: float = DEFAULT_HOLD_S) -> None:
         if slots < 1 or hold_s <= 0:
             raise ValueError("slots must be at least 1 and hold_s positive")
-        self._free = asyncio.Semaphore(slots)
+        self._free = asyncio.BoundedSemaphore(slots)  # a second release of a slot would raise
         self._hold_s = hold_s
         # Held slots → when each must be given back, in the order they were taken (so also in
         # deadline order). One timer, for the oldest, stands for all of them: a timer per write

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -41,11 +41,26 @@ VALUES (gen_random_uuid(), $1, $2, 'P', 'VIEWER')
 """
 
 
+class ObservedSlots(WriteSlots):
+    """WriteSlots that say when a writer has asked for a slot (and may be waiting for it)."""
+
+    def __init__(self, slots: int, *, hold_s: float) -> None:
+        super().__init__(slots, hold_s=hold_s)
+        self.asked = 0
+        self.parked = asyncio.Event()  # set by the second request: the first is the test's
+
+    async def acquire(self) -> Callable[[], None]:
+        self.asked += 1
+        if self.asked >= 2:
+            self.parked.set()
+        return await super().acquire()
+
+
 @dataclass
 class Parts:
     watcher: Watcher
     hub: ParticipantHub
-    writes: WriteSlots
+    writes: ObservedSlots
     livestream_id: str
 
     def open(self, *, batch: bool = False) -> Messages:
@@ -65,7 +80,7 @@ async def parts(
     pool = await create_pool(database_url, make_settings(database_url, emulator.url))
     log = PgEventLog(pool, timeout_s=5)
     hub = ParticipantHub(log, ring_size=64, stall_s=30, encode=encode_change)
-    writes = WriteSlots(1, hold_s=60)
+    writes = ObservedSlots(1, hold_s=60)
     watcher = Watcher(
         log=log,
         participants=hub,
@@ -127,23 +142,30 @@ async def test_a_batch_waiting_for_its_slot_leaves_with_what_arrived_meanwhile(
     parts: Parts, db: asyncpg.Pool
 ) -> None:
     messages = parts.open(batch=True)
-    assert (await anext(messages)).snapshot.complete
-    held = await parts.writes.acquire()  # every write slot is busy
-    await db.execute(_JOIN, parts.livestream_id, "a")
-    parts.hub.on_participant_events(parts.livestream_id)
-    batch = asyncio.create_task(_next(messages))  # sees "a", then waits for a slot
-    await db.execute(_JOIN, parts.livestream_id, "b")
-    async with parts.hub.subscribe(parts.livestream_id) as probe:
+    batch: asyncio.Task[ppb.WatchParticipantsResponse] | None = None
+    try:
+        assert (await anext(messages)).snapshot.complete
+        held = await parts.writes.acquire()  # every write slot is busy
+        await db.execute(_JOIN, parts.livestream_id, "a")
         parts.hub.on_participant_events(parts.livestream_id)
-        # The feed has read "b" once a reader sees a change after "a".
-        (a, _), *rest = await probe.next(0, timeout_s=5)
-        if not rest:
-            assert await probe.next(a.sequence, timeout_s=5), "the feed never read b"
-    assert not batch.done(), "the batch waits for a slot"
-    held()
-    message = await asyncio.wait_for(batch, timeout=5)
-    assert [e.participant.user_id for e in message.changes.events] == ["a", "b"]
-    await messages.aclose()
+        batch = asyncio.create_task(_next(messages))
+        await parts.writes.parked.wait()  # the batch has seen "a" and waits for a slot
+        await db.execute(_JOIN, parts.livestream_id, "b")
+        async with parts.hub.subscribe(parts.livestream_id) as probe:
+            parts.hub.on_participant_events(parts.livestream_id)
+            # The feed has read "b" once a reader sees a change after "a".
+            (a, _), *rest = await probe.next(0, timeout_s=5)
+            if not rest:
+                assert await probe.next(a.sequence, timeout_s=5), "the feed never read b"
+        assert not batch.done(), "the batch waits for a slot"
+        held()
+        message = await asyncio.wait_for(batch, timeout=5)
+        assert [e.participant.user_id for e in message.changes.events] == ["a", "b"]
+    finally:
+        if batch is not None:
+            batch.cancel()
+            await asyncio.gather(batch, return_exceptions=True)
+        await messages.aclose()
 
 
 async def _next(messages: Messages) -> ppb.WatchParticipantsResponse:

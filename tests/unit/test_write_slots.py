@@ -46,11 +46,14 @@ def test_bounds_are_checked() -> None:
 
 
 async def test_a_slot_taken_after_the_timer_was_set_is_still_given_back() -> None:
-    slots = WriteSlots(1, hold_s=0.1)
-    (await slots.acquire())()  # sets the one timer for its deadline, and comes back at once
+    loop = asyncio.get_running_loop()
+    slots = WriteSlots(1, hold_s=1.0)
+    first_due = loop.time() + 1.0  # no earlier than the one timer's deadline
+    (await slots.acquire())()  # sets that timer, and comes back at once
     # Not synchronisation: the next slot must be taken well after the first, so that its
     # deadline is not yet due when that timer fires and only a timer set again can free it.
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
     await slots.acquire()  # stalls
+    assert loop.time() < first_due, "the first timer must not have fired yet"
     waiting = asyncio.create_task(slots.acquire())
     (await asyncio.wait_for(waiting, timeout=5))()
