@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import re
@@ -80,20 +81,36 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def freeze_startup_heap() -> None:
+    """Collect once, then exempt everything alive now from the cyclic GC's later passes.
+
+    The modules, classes and functions imported at start-up (grpc, protobuf, asyncpg, aiohttp,
+    livekit: 60,000-80,000 tracked objects) live as long as the process, yet every full
+    collection walked them all: 35-43 ms pauses, each stalling every request in flight, in a
+    shim whose p99 target is 35 ms. Frozen, a full collection took at most 1.3 ms (shim) and
+    4 ms (API) over the same bench run (docs/performance.md, session 5).
+    """
+    gc.collect()  # garbage made while importing is freed, not frozen for good
+    gc.freeze()
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "api":
         from favorited.app import run_api
 
+        freeze_startup_heap()
         asyncio.run(run_api(settings))
         return 0
     if args.command == "webhooks":
         from favorited.app import run_webhooks
 
+        freeze_startup_heap()
         _run_service("webhooks", run_webhooks, settings)
         return 0
     if args.command == "consumer":
         from favorited.app import run_consumer
 
+        freeze_startup_heap()
         _run_service("consumer", run_consumer, settings)
         return 0
     if args.command == "dead-letters":
