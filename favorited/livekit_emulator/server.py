@@ -250,7 +250,7 @@ class LiveKitEmulator:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """The last REQUESTS_KEPT HTTP requests served, oldest first (a copy)."""
+        """The latest HTTP requests served (`requests_kept` of them), oldest first (a copy)."""
         return list(self._requests)
 
     def add_listener(self, listener: RoomEventListener) -> None:
