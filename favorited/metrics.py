@@ -7,6 +7,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -60,6 +61,16 @@ class Metrics:
         )
         self.dead_letters = Counter(
             "favorited_dead_letters", "Messages recorded from the dead-letter queue", registry=r
+        )
+        # Read when scraped, not kept up to date per message: the numbers to tune
+        # WATCH_WRITE_SLOTS by (in use near the limit with writers waiting = the fan-out is
+        # slot-bound) cost the hot path nothing.
+        self.watch_write_slots = Gauge(
+            "favorited_watch_write_slots",
+            "Watch write slots of this API process: in_use (held, not past their hold) and "
+            "waiting (writers waiting for one)",
+            ["state"],
+            registry=r,
         )
 
     def exposition(self) -> bytes:

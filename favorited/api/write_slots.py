@@ -48,10 +48,23 @@ class WriteSlots:
         self._held: dict[int, float] = {}
         self._tokens = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
+        self._waiting = 0
+
+    def in_use(self) -> int:
+        """Slots held now (a slot past its hold counts as given back)."""
+        return len(self._held)
+
+    def waiting(self) -> int:
+        """Writers waiting for a slot now."""
+        return self._waiting
 
     async def acquire(self) -> Callable[[], None]:
         """Wait for a slot; return its release, which may be called any number of times."""
-        await self._free.acquire()
+        self._waiting += 1
+        try:
+            await self._free.acquire()
+        finally:
+            self._waiting -= 1
         token = next(self._tokens)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._hold_s

@@ -97,6 +97,7 @@ class ApiApp:
             on_reconnect=_wake_all(participant_hub, livestream_hub),
         )
         await notifier.start()
+        writes = WriteSlots(settings.watch_write_slots)
         watcher = Watcher(
             log=event_log,
             participants=participant_hub,
@@ -104,9 +105,11 @@ class ApiApp:
             limiter=StreamLimiter(settings.watch_max_streams_per_caller),
             heartbeat_s=settings.watch_heartbeat_s,
             coalesce_s=settings.watch_coalesce_s,
-            writes=WriteSlots(settings.watch_write_slots),
+            writes=writes,
         )
         metrics = metrics or Metrics()
+        metrics.watch_write_slots.labels("in_use").set_function(writes.in_use)
+        metrics.watch_write_slots.labels("waiting").set_function(writes.waiting)
         health_servicer = health.aio.HealthServicer()
         server = build_server(
             livestreams=LivestreamServicer(

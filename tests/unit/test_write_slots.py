@@ -57,3 +57,21 @@ async def test_a_slot_taken_after_the_timer_was_set_is_still_given_back() -> Non
     assert loop.time() < first_due, "the first timer must not have fired yet"
     waiting = asyncio.create_task(slots.acquire())
     (await asyncio.wait_for(waiting, timeout=5))()
+
+
+async def test_in_use_and_waiting_say_how_the_slots_are_taken() -> None:
+    slots = WriteSlots(1, hold_s=60)
+    assert (slots.in_use(), slots.waiting()) == (0, 0)
+    first = await slots.acquire()
+    second = asyncio.create_task(slots.acquire())
+    third = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)  # one turn: both are parked on the semaphore
+    assert (slots.in_use(), slots.waiting()) == (1, 2)
+    third.cancel()  # a writer that gives up waiting is no longer counted
+    await asyncio.gather(third, return_exceptions=True)
+    assert slots.waiting() == 1
+    first()
+    release = await asyncio.wait_for(second, timeout=5)
+    assert (slots.in_use(), slots.waiting()) == (1, 0)
+    release()
+    assert slots.in_use() == 0
