@@ -61,9 +61,9 @@ class LivestreamServicer(pb_grpc.LivestreamServiceServicer):
         ended = await self._service.delete_livestream(current_caller(), livestream_id)
         return pb.DeleteLivestreamResponse(livestream=convert.livestream_to_proto(ended))
 
-    async def WatchLivestream(  # an async generator, as grpc.aio allows
+    def WatchLivestream(
         self, request: pb.WatchLivestreamRequest, context: Context
     ) -> AsyncIterator[pb.WatchLivestreamResponse]:
+        # The Watcher's stream itself (see ParticipantServicer.WatchParticipants).
         livestream_id = convert.livestream_id("livestream_id", request.livestream_id)
-        async for message in self._watcher.watch_livestream(current_caller(), livestream_id):
-            yield message
+        return self._watcher.watch_livestream(current_caller(), livestream_id)

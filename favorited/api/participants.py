@@ -59,14 +59,16 @@ class ParticipantServicer(pb_grpc.ParticipantServiceServicer):
             next_page_token=page.next_page_token,
         )
 
-    async def WatchParticipants(  # an async generator, as grpc.aio allows
+    def WatchParticipants(
         self, request: pb.WatchParticipantsRequest, context: Context
     ) -> AsyncIterator[pb.WatchParticipantsResponse]:
+        # The Watcher's stream itself, not one re-yielded: a stream lives for hours, and a
+        # generator layer more is a frame per stream and a hop per message (the interceptor
+        # iterates it, with the caller already bound, and maps what this call raises).
         livestream_id = convert.livestream_id("livestream_id", request.livestream_id)
-        async for message in self._watcher.watch_participants(
+        return self._watcher.watch_participants(
             current_caller(),
             livestream_id,
             request.after_sequence,
             batch=request.batch_changes,
-        ):
-            yield message
+        )

@@ -20,7 +20,8 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 from favorited import errors
@@ -180,14 +181,43 @@ class ParticipantFeed:
 
 
 class Reader:
-    """One watcher's handle on a feed: its position, and the ring after it."""
+    """One watcher's handle on a livestream's feed: its position, and the ring after it.
 
-    def __init__(self, feed: ParticipantFeed, token: object) -> None:
-        self._feed = feed
-        self._token = token
+    `async with hub.subscribe(livestream_id) as reader` registers it with the feed (starting
+    the feed if it is the livestream's first watcher here) and leaves on exit. A plain class
+    rather than a generator-based context manager: a watcher keeps it for the stream's life,
+    and it is one object instead of three.
+    """
+
+    __slots__ = ("_feed", "_hub", "_livestream_id", "_token")
+
+    def __init__(self, hub: ParticipantHub, livestream_id: str) -> None:
+        self._hub = hub
+        self._livestream_id = livestream_id
+        self._feed: ParticipantFeed | None = None
+        self._token = object()
+
+    async def __aenter__(self) -> Reader:
+        self._feed = await self._hub._join(self._livestream_id, self._token)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._feed is not None:
+            feed, self._feed = self._feed, None
+            await self._hub._leave(self._livestream_id, feed, self._token)
+
+    @property
+    def feed(self) -> ParticipantFeed:
+        assert self._feed is not None, "use the reader inside `async with`"
+        return self._feed
 
     def advance(self, sequence: int) -> None:
-        self._feed.advanced(self._token, sequence)
+        self.feed.advanced(self._token, sequence)
 
     async def next(self, sequence: int, timeout_s: float, limit: int | None = None) -> list[Entry]:
         """Entries after `sequence` (at most `limit`), waiting up to `timeout_s` for some; []
@@ -195,8 +225,9 @@ class Reader:
 
         Raises Finished, Overflowed or Closing.
         """
-        signal = self._feed.change_signal()
-        entries = self._feed.after(sequence, limit)
+        feed = self.feed
+        signal = feed.change_signal()
+        entries = feed.after(sequence, limit)
         if entries:
             return entries
         try:
@@ -204,18 +235,18 @@ class Reader:
                 await signal.wait()
         except TimeoutError:
             return []
-        return self._feed.after(sequence, limit)
+        return feed.after(sequence, limit)
 
     def ready(self, sequence: int, limit: int | None = None) -> list[Entry]:
         """The entries after `sequence` (at most `limit`) now, without waiting.
 
         Raises Finished, Overflowed or Closing.
         """
-        return self._feed.after(sequence, limit)
+        return self.feed.after(sequence, limit)
 
     def combined(self, entries: list[Entry], combine: Callable[[list[Entry]], Any]) -> Any:
         """The feed's shared `combine(entries)` for what `next` or `ready` just returned."""
-        return self._feed.combined(entries, combine)
+        return self.feed.combined(entries, combine)
 
 
 class ParticipantHub:
@@ -250,13 +281,16 @@ class ParticipantHub:
         for feed in self._feeds.values():
             feed.wake(check_end=True)
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, livestream_id: str) -> AsyncIterator[Reader]:
-        """Register with the livestream's feed before the caller reads its catch-up.
+    def subscribe(self, livestream_id: str) -> Reader:
+        """`async with hub.subscribe(id) as reader`: register with the livestream's feed before
+        the caller reads its catch-up.
 
         A new feed starts from the sequence committed now; the caller's catch-up read comes
         after it, so it reaches at least that far and the feed continues without a gap.
         """
+        return Reader(self, livestream_id)
+
+    async def _join(self, livestream_id: str, token: object) -> ParticipantFeed:
         if self._closing:
             raise Closing
         feed = self._feeds.get(livestream_id)
@@ -278,19 +312,18 @@ class ParticipantHub:
                     feed.run(), name=f"participant-feed-{livestream_id}"
                 )
                 feed.wake(check_end=True)  # it may have ended already
-        token = object()
         feed.positions[token] = feed.head
-        try:
-            yield Reader(feed, token)
-        finally:
-            del feed.positions[token]
-            feed._progress.set()
-            if not feed.positions and self._feeds.get(livestream_id) is feed:
-                del self._feeds[livestream_id]
-                if feed.task is not None:
-                    feed.task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await feed.task
+        return feed
+
+    async def _leave(self, livestream_id: str, feed: ParticipantFeed, token: object) -> None:
+        del feed.positions[token]
+        feed._progress.set()
+        if not feed.positions and self._feeds.get(livestream_id) is feed:
+            del self._feeds[livestream_id]
+            if feed.task is not None:
+                feed.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await feed.task
 
     async def close(self) -> None:
         self._closing = True
