@@ -188,7 +188,8 @@ class Watcher:
                             yield message
                         cursor = change.sequence
                         reader.advance(cursor)
-                    del entries
+                    # Nothing of the last change stays bound while the stream waits for the next.
+                    del entries, change, message
         except Overflowed:
             raise errors.ResourceExhaustedError(
                 "The watcher fell behind; resume with after_sequence set to the last "
