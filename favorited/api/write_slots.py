@@ -10,8 +10,8 @@ server accepts new RPCs one at a time, each taking a turn or two of the event lo
 write completion is work in a turn: the more slots, the longer the turns and the fewer new RPCs
 the process admits while it fans out; the fewer slots, the more of the fan-out's time is spent
 handing slots on. Measured under that fan-out with 50 joins/s offered: 256 slots admitted 13
-joins/s (their median latency 13 s); 64 admit 41-43/s (1 s), with deliveries at p99 2.4-2.7 s;
-32 admit all 50 (0.13 s), with deliveries at p99 3.4 s.
+joins/s (their median latency 13 s); 64 admit 41-49/s (0.1-1 s), with deliveries at p99
+2.1-2.9 s; 32 admit all 50 (0.13 s), with deliveries at p99 3.4 s.
 
 Every live message takes a slot, one message per slot; snapshot and replay pages (a stream's
 start) do not. A slot is held from handing the message to grpc until grpc asks the stream for
