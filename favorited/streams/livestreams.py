@@ -11,6 +11,7 @@ from favorited import errors
 from favorited.domain import models
 from favorited.store.events import PgEventLog
 from favorited.streams.subscribers import Closing
+from favorited.streams.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,7 @@ class LivestreamHub:
             if not feed.states and self._feeds.get(livestream_id) is feed:
                 del self._feeds[livestream_id]
                 if feed.task is not None:
-                    feed.task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await feed.task
+                    await cancel_and_wait(feed.task)
 
     async def close(self) -> None:
         self._closing = True

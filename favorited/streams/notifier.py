@@ -7,12 +7,13 @@ to re-read from its cursor, so nothing is missed (the log, not the notification,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+
+from favorited.streams.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,7 @@ class PgNotifier:
     async def close(self) -> None:
         self._closed.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         if self._conn is not None and not self._conn.is_closed():
             await self._conn.close(timeout=2)
 

@@ -16,7 +16,6 @@ them builds one batch, not thousands.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -27,6 +26,7 @@ from typing import Any
 from favorited import errors
 from favorited.store.events import ParticipantChange, PgEventLog
 from favorited.streams.subscribers import Closing, Finished, Overflowed
+from favorited.streams.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,8 @@ class Reader:
         self._token = object()
 
     async def __aenter__(self) -> Reader:
+        if self._feed is not None:
+            raise RuntimeError("a Reader is entered once; subscribe again for another")
         self._feed = await self._hub._join(self._livestream_id, self._token)
         return self
 
@@ -321,9 +323,7 @@ class ParticipantHub:
         if not feed.positions and self._feeds.get(livestream_id) is feed:
             del self._feeds[livestream_id]
             if feed.task is not None:
-                feed.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await feed.task
+                await cancel_and_wait(feed.task)
 
     async def close(self) -> None:
         self._closing = True

@@ -170,3 +170,12 @@ async def test_a_batch_waiting_for_its_slot_leaves_with_what_arrived_meanwhile(
 
 async def _next(messages: Messages) -> ppb.WatchParticipantsResponse:
     return await anext(messages)
+
+
+async def test_a_feed_reader_is_entered_once(parts: Parts) -> None:
+    reader = parts.hub.subscribe(parts.livestream_id)
+    async with reader:
+        with pytest.raises(RuntimeError, match="entered once"):
+            async with reader:
+                pass
+        assert reader.ready(0) == []  # still subscribed: the failed entry changed nothing
