@@ -7,7 +7,6 @@ Stop:  health NOT_SERVING → server.stop(grace) drains in-flight RPCs → probe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from favorited.store.pool import create_pool
 from favorited.streams.livestreams import LivestreamHub
 from favorited.streams.notifier import LIVESTREAM_CHANGES, PARTICIPANT_EVENTS, PgNotifier
 from favorited.streams.participants import ParticipantHub
+from favorited.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +161,7 @@ class ApiApp:
         await self.notifier.close()
         if self.metrics_runner is not None:
             await self.metrics_runner.cleanup()
-        self.probe.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.probe
+        await cancel_and_wait(self.probe)
         await self.livekit.aclose()
         await self.pool.close()
         log.info("gRPC API stopped")

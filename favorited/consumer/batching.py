@@ -16,12 +16,12 @@ the event at fault fails and the others are not held back by it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import zlib
 
 from favorited import errors
 from favorited.domain.livekit_events import LiveKitEvent, LiveKitEventService, Outcome
+from favorited.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,7 @@ class BatchApplier:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         # Whatever was never applied is released; its message goes back to the queue unacked.
         for queue in self._queues:
             while not queue.empty():

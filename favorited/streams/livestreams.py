@@ -11,7 +11,7 @@ from favorited import errors
 from favorited.domain import models
 from favorited.store.events import PgEventLog
 from favorited.streams.subscribers import Closing
-from favorited.streams.tasks import cancel_and_wait
+from favorited.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from favorited.streams.tasks import cancel_and_wait
+from favorited.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Any
 from favorited import errors
 from favorited.store.events import ParticipantChange, PgEventLog
 from favorited.streams.subscribers import Closing, Finished, Overflowed
-from favorited.streams.tasks import cancel_and_wait
+from favorited.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ class Reader:
     ) -> None:
         if self._feed is not None:
             feed, self._feed = self._feed, None
-            await self._hub._leave(self._livestream_id, feed, self._token)
+            await self._hub._leave(feed, self._token)
 
     @property
     def feed(self) -> ParticipantFeed:
@@ -317,11 +317,11 @@ class ParticipantHub:
         feed.positions[token] = feed.head
         return feed
 
-    async def _leave(self, livestream_id: str, feed: ParticipantFeed, token: object) -> None:
+    async def _leave(self, feed: ParticipantFeed, token: object) -> None:
         del feed.positions[token]
         feed._progress.set()
-        if not feed.positions and self._feeds.get(livestream_id) is feed:
-            del self._feeds[livestream_id]
+        if not feed.positions and self._feeds.get(feed.livestream_id) is feed:
+            del self._feeds[feed.livestream_id]
             if feed.task is not None:
                 await cancel_and_wait(feed.task)
 

@@ -1,4 +1,4 @@
-"""cancel_and_wait stops a task without swallowing a cancellation of the one waiting for it."""
+"""cancel_and_wait stops tasks without swallowing a cancellation of the one waiting for it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from favorited.streams.tasks import cancel_and_wait
+from favorited.tasks import cancel_and_wait
 
 
 async def test_the_task_is_cancelled_and_finished_when_it_returns() -> None:
@@ -50,3 +50,10 @@ async def test_an_exception_the_task_ends_with_is_raised() -> None:
     await asyncio.sleep(0)
     with pytest.raises(ValueError, match="cleanup failed"):
         await cancel_and_wait(task)
+
+
+async def test_several_tasks_are_all_cancelled_and_finished() -> None:
+    tasks = [asyncio.create_task(asyncio.Event().wait()) for _ in range(3)]
+    await asyncio.sleep(0)
+    await cancel_and_wait(*tasks)
+    assert all(task.cancelled() for task in tasks)
