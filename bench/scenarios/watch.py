@@ -182,10 +182,8 @@ class WatchScenario(Scenario):
             progress.expected = progress.opened
             # Watchers that already saw their last event before the targets were known.
             for watcher in watchers:
-                last = last_sequences[watcher.livestream]
-                if watcher.snapshot_sequence >= 0 and watcher.seen() >= last and not watcher.done:
-                    watcher.done = True
-                    progress.done += 1
+                if watcher.snapshot_sequence >= 0:
+                    progress.arrived(watcher, watcher.seen())
             if progress.done < progress.expected:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.sizes.watch_delivery_bound_s):
