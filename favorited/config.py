@@ -37,9 +37,10 @@ class Settings:
     http_host: str  # HTTP_HOST (0.0.0.0): webhook shim
     http_port: int  # HTTP_PORT (3001): webhook shim
     amqp_url: str  # AMQP_URL (local broker)
-    # Few workers with big batches: the work is PostgreSQL's, so more concurrent transactions than
-    # it has cores only add commits and contention (docs/performance.md, "Consumer workers").
-    webhook_queue_concurrency: int  # WEBHOOK_QUEUE_CONCURRENCY (4): transactions applying at once
+    # Few transactions at once, each with a big batch: the work is PostgreSQL's, and its cost per
+    # event falls steeply with the batch size (docs/performance.md, "Consumer lanes").
+    webhook_queue_concurrency: int  # WEBHOOK_QUEUE_CONCURRENCY (2): transactions applying at once
+    webhook_apply_lanes: int  # WEBHOOK_APPLY_LANES (4): ordered lanes rooms are spread over
     webhook_batch_size: int  # WEBHOOK_BATCH_SIZE (100): most events one transaction applies
     webhook_queue: str  # WEBHOOK_QUEUE (favorited.webhooks): quorum queue; DLQ is `<name>.dlq`
     webhook_max_deliveries: int  # WEBHOOK_MAX_DELIVERIES (5): then the message is dead-lettered
@@ -88,7 +89,8 @@ class Settings:
             http_host=env.optional("HTTP_HOST") or "0.0.0.0",
             http_port=env.integer("HTTP_PORT", 3001, low=0, high=65535),
             amqp_url=env.url("AMQP_URL", schemes=("amqp", "amqps")) or DEFAULT_AMQP_URL,
-            webhook_queue_concurrency=env.integer("WEBHOOK_QUEUE_CONCURRENCY", 4, low=1, high=1000),
+            webhook_queue_concurrency=env.integer("WEBHOOK_QUEUE_CONCURRENCY", 2, low=1, high=1000),
+            webhook_apply_lanes=env.integer("WEBHOOK_APPLY_LANES", 4, low=1, high=1000),
             webhook_batch_size=env.integer("WEBHOOK_BATCH_SIZE", 100, low=1, high=1000),
             webhook_queue=env.optional("WEBHOOK_QUEUE") or "favorited.webhooks",
             webhook_max_deliveries=env.integer("WEBHOOK_MAX_DELIVERIES", 5, low=1, high=100),

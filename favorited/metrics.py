@@ -73,6 +73,13 @@ class Metrics:
             registry=r,
         )
 
+        self.webhook_events_waiting = Gauge(
+            "favorited_webhook_events_waiting",
+            "Webhook events this consumer holds that wait for a transaction slot "
+            "(WEBHOOK_QUEUE_CONCURRENCY); read when scraped",
+            registry=r,
+        )
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -66,10 +66,12 @@ class ConsumerApp:
         rooms = LiveKitRoomGateway(livekit, timeout_s=settings.livekit_timeout_s)
         applier = BatchApplier(
             LiveKitEventService(db=db, inbox_retention_s=settings.inbox_retention_hours * 3600),
-            workers=settings.webhook_queue_concurrency,
+            lanes=settings.webhook_apply_lanes,
+            transactions=settings.webhook_queue_concurrency,
             batch_size=settings.webhook_batch_size,
         )
         applier.start()
+        metrics.webhook_events_waiting.set_function(applier.waiting)
         settlements = Settlements(
             on_error=lambda exc: log.warning("ack failed; the broker redelivers", exc_info=exc)
         )
@@ -85,9 +87,9 @@ class ConsumerApp:
         topology = Topology(settings.webhook_queue, settings.webhook_max_deliveries)
         connection = await aio_pika.connect_robust(settings.amqp_url, timeout=10)
         channel = await connection.channel()
-        # Prefetch bounds the messages held: enough to fill every worker's batch.
+        # Prefetch bounds the messages held: enough to fill every lane's batch.
         await channel.set_qos(
-            prefetch_count=settings.webhook_queue_concurrency * settings.webhook_batch_size
+            prefetch_count=settings.webhook_apply_lanes * settings.webhook_batch_size
         )
         queue, _ = await topology.declare(channel)
         # The dead-letter queue has a channel of its own: the main channel's acks are `multiple`

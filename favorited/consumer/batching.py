@@ -1,13 +1,19 @@
 """Group commit: events from many messages applied in one transaction.
 
-Each message's task submits its decoded event and awaits the outcome; a few worker tasks take
-whatever is waiting (up to `batch_size`) and apply it with one COMMIT. Commits, not statements,
-dominate the cost of applying a webhook, so under load this multiplies throughput, while a lone
-event still goes through at once (a batch is never waited for).
+Each message's task submits its decoded event and awaits the outcome. Events are partitioned
+over a few lanes by room: one room's events always go to the same lane, so they keep their
+delivery order and concurrent transactions never wait on each other's livestream row locks (every
+effect locks its livestream first). A lane takes whatever is waiting in it (up to `batch_size`)
+and applies it with one COMMIT. Commits, not statements, dominate the cost of applying a webhook,
+so under load this multiplies throughput, while a lone event still goes through at once (a batch
+is never waited for).
 
-Events are partitioned over the workers by room: one room's events always go to the same worker,
-so they keep their delivery order and concurrent transactions never wait on each other's
-livestream row locks (every effect locks its livestream first).
+Lanes and transactions are separate numbers. At most `transactions` lanes apply at once, and a lane
+collects its batch only once it holds a transaction slot, so what arrived while it waited joins
+the same commit: the fewer transactions run at once, the bigger each one is (PostgreSQL's cost per
+event falls steeply with the batch size). More lanes than slots keeps a room's long transaction (an
+end of 100,000 participants takes seconds) from holding up more than its own lane's rooms: the
+others go on through the remaining slots.
 
 A batch that fails for a reason other than a transient one is re-applied event by event, so only
 the event at fault fails and the others are not held back by it.
@@ -31,17 +37,25 @@ _Pending = tuple[LiveKitEvent, "asyncio.Future[Outcome]"]
 
 
 class BatchApplier:
-    def __init__(self, service: LiveKitEventService, *, workers: int, batch_size: int) -> None:
+    def __init__(
+        self, service: LiveKitEventService, *, lanes: int, transactions: int, batch_size: int
+    ) -> None:
         self._service = service
         self._batch_size = batch_size
-        self._queues: list[asyncio.Queue[_Pending]] = [asyncio.Queue() for _ in range(workers)]
+        self._queues: list[asyncio.Queue[_Pending]] = [asyncio.Queue() for _ in range(lanes)]
+        self._slots = asyncio.Semaphore(transactions)
+        self._lanes_waiting = 0  # lanes holding their batch's first event, waiting for a slot
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._work(queue), name=f"apply-worker-{i}")
+            asyncio.create_task(self._work(queue), name=f"apply-lane-{i}")
             for i, queue in enumerate(self._queues)
         ]
+
+    def waiting(self) -> int:
+        """Events submitted and not yet in a transaction (read by a gauge at scrape)."""
+        return self._lanes_waiting + sum(queue.qsize() for queue in self._queues)
 
     async def stop(self) -> None:
         await cancel_and_wait(*self._tasks)
@@ -53,7 +67,7 @@ class BatchApplier:
 
     async def apply(self, event: LiveKitEvent) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        # zlib.crc32, not hash(): the same room must map to the same worker in every process run.
+        # zlib.crc32, not hash(): the same room must map to the same lane in every process run.
         queue = self._queues[zlib.crc32(event.room_sid.encode()) % len(self._queues)]
         await queue.put((event, future))
         return await future
@@ -61,9 +75,26 @@ class BatchApplier:
     async def _work(self, queue: asyncio.Queue[_Pending]) -> None:
         while True:
             batch = [await queue.get()]
-            while len(batch) < self._batch_size and not queue.empty():
-                batch.append(queue.get_nowait())
-            await self._apply(batch)
+            try:
+                self._lanes_waiting += 1
+                try:
+                    await self._slots.acquire()
+                finally:
+                    self._lanes_waiting -= 1
+                try:
+                    # Collected only now that a slot is ours: whatever arrived while this lane
+                    # waited for one goes in this commit, not in the next.
+                    while len(batch) < self._batch_size and not queue.empty():
+                        batch.append(queue.get_nowait())
+                    await self._apply(batch)
+                finally:
+                    self._slots.release()
+            except asyncio.CancelledError:
+                # Stopping: the events taken out of the queue are released like those left in
+                # it (stop()); their messages go back to the broker unacked.
+                for _, future in batch:
+                    future.cancel()
+                raise
 
     async def _apply(self, batch: list[_Pending]) -> None:
         try:

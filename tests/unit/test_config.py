@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_defaults() -> None:
     s = Settings.from_env({})
     assert (s.grpc_port, s.http_port, s.token_expiration_hours) == (50051, 3001, 24)
-    assert (s.webhook_queue_concurrency, s.webhook_batch_size) == (4, 100)
+    assert (s.webhook_queue_concurrency, s.webhook_apply_lanes, s.webhook_batch_size) == (2, 4, 100)
     assert s.reconciliation_interval_minutes == 10
     assert s.database_url is None and s.amqp_url == config.DEFAULT_AMQP_URL
 
@@ -27,6 +27,7 @@ def test_defaults() -> None:
         ({"GRPC_PORT": "http"}, "GRPC_PORT must be an integer"),
         ({"GRPC_PORT": "70000"}, "GRPC_PORT must be between 0 and 65535"),
         ({"WEBHOOK_QUEUE_CONCURRENCY": "0"}, "WEBHOOK_QUEUE_CONCURRENCY must be between"),
+        ({"WEBHOOK_APPLY_LANES": "0"}, "WEBHOOK_APPLY_LANES must be between"),
         ({"FAVORITED_JWT_SECRET": "short"}, "FAVORITED_JWT_SECRET must be at least 32 bytes"),
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must be a URL with scheme"),
         ({"LIVEKIT_URL": "http://"}, "LIVEKIT_URL must name a host"),

@@ -1,0 +1,215 @@
+"""The consumer's apply lanes (favorited/consumer/batching.py) on real PostgreSQL: rooms spread
+over ordered lanes, at most WEBHOOK_QUEUE_CONCURRENCY transactions at once, and a lane's batch
+collected only once it holds a transaction slot.
+
+A livestream row locked by the test stands in for a long transaction (a room's end of 100,000
+participants): the event for that room blocks inside PostgreSQL, holding its slot, for as long as
+the test wants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+import zlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from favorited.app import ConsumerApp, WebhooksApp
+from favorited.config import Settings
+from favorited.consumer.batching import BatchApplier
+from favorited.domain.livekit_events import LiveKitEvent, LiveKitEventService
+from favorited.livekit_emulator import LiveKitEmulator
+from favorited.metrics import Metrics
+from favorited.store.database import PgDatabase
+from favorited.store.pool import create_pool
+from tests.conftest import make_settings
+from tests.pipeline.conftest import Post
+from tests.support.livekit_webhooks import event_body, sid
+from tests.support.waiting import until
+
+
+@pytest.fixture(scope="module")
+async def service(
+    database_url: str, emulator: LiveKitEmulator
+) -> AsyncIterator[LiveKitEventService]:
+    pool = await create_pool(database_url, make_settings(database_url, emulator.url))
+    yield LiveKitEventService(db=PgDatabase(pool, acquire_timeout_s=5), inbox_retention_s=3600)
+    await pool.close()
+
+
+def _room_in_lane(lane: int, lanes: int) -> str:
+    """A room sid that BatchApplier puts in `lane` (it spreads rooms by crc32)."""
+    while True:
+        room_sid = sid("RM_")
+        if zlib.crc32(room_sid.encode()) % lanes == lane:
+            return room_sid
+
+
+async def _live(db: asyncpg.Pool, room_sid: str) -> str:
+    livestream_id = str(uuid.uuid4())
+    await db.execute(
+        "INSERT INTO livestreams (id, room_name, title, created_by, max_participants,"
+        " room_capacity, empty_timeout_s, status, start_time, livekit_room_sid)"
+        " VALUES ($1, $2, 't', 'host', 100, 101, 60, 'LIVE', now(), $3)",
+        livestream_id,
+        f"lanes-{livestream_id[:8]}",
+        room_sid,
+    )
+    return livestream_id
+
+
+def _joined(room_sid: str, identity: str) -> LiveKitEvent:
+    return LiveKitEvent(
+        event_id=sid("EV_"),
+        event="participant_joined",
+        created_at=None,
+        room_sid=room_sid,
+        room_name="lanes",
+        participant_sid=sid("PA_"),
+        identity=identity,
+        joined_at_ms=1_800_000_000_000,
+    )
+
+
+async def _blocked_on_a_lock(db: asyncpg.Pool) -> bool:
+    waiting = await db.fetchval(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return bool(waiting)
+
+
+async def _joined_count(db: asyncpg.Pool, livestream_id: str) -> int:
+    count: int = await db.fetchval(
+        "SELECT count(*) FROM participants WHERE livestream_id = $1", livestream_id
+    )
+    return count
+
+
+async def test_a_lane_waiting_for_a_slot_commits_what_arrived_meanwhile_in_one_transaction(
+    service: LiveKitEventService, db: asyncpg.Pool
+) -> None:
+    applier = BatchApplier(service, lanes=2, transactions=1, batch_size=100)
+    applier.start()
+    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
+    x_id, y_id = await _live(db, room_x), await _live(db, room_y)
+    y_events = [_joined(room_y, f"y{i}") for i in range(3)]
+    try:
+        async with db.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", x_id)
+            x_task = asyncio.create_task(applier.apply(_joined(room_x, "x")))
+            await until(lambda: _blocked_on_a_lock(db))  # x's transaction holds the only slot
+            y_tasks: list[asyncio.Task[object]] = []
+            for count, event in enumerate(y_events, start=1):
+                task = asyncio.create_task(applier.apply(event))
+                y_tasks.append(task)
+                # Each arrives on its own; without the slot bound, each would commit at once.
+                await until(lambda n=count, t=task: applier.waiting() == n or t.done())  # type: ignore[misc]
+                assert not task.done()
+            assert await _joined_count(db, y_id) == 0
+        # The lock is gone: x commits, then y's lane takes the slot with all three.
+        await asyncio.gather(x_task, *y_tasks)
+        xmins = await db.fetch(
+            "SELECT event_id, xmin::text AS tx FROM webhook_inbox WHERE event_id = ANY($1)",
+            [e.event_id for e in y_events],
+        )
+        assert len(xmins) == 3
+        assert len({row["tx"] for row in xmins}) == 1
+        assert await _joined_count(db, y_id) == 3
+        assert applier.waiting() == 0
+    finally:
+        await applier.stop()
+
+
+async def test_a_long_transaction_holds_up_only_its_own_lane(
+    service: LiveKitEventService, db: asyncpg.Pool
+) -> None:
+    applier = BatchApplier(service, lanes=2, transactions=2, batch_size=100)
+    applier.start()
+    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
+    x_id, y_id = await _live(db, room_x), await _live(db, room_y)
+    try:
+        async with db.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", x_id)
+            x_task = asyncio.create_task(applier.apply(_joined(room_x, "x")))
+            await until(lambda: _blocked_on_a_lock(db))
+            # While x's room is stuck, the other lane goes on through the second slot.
+            await applier.apply(_joined(room_y, "y"))
+            assert await _joined_count(db, y_id) == 1
+            assert not x_task.done()
+        await x_task
+        assert await _joined_count(db, x_id) == 1
+    finally:
+        await applier.stop()
+
+
+async def test_stopping_releases_the_events_a_lane_holds_while_waiting_for_a_slot(
+    service: LiveKitEventService, db: asyncpg.Pool
+) -> None:
+    applier = BatchApplier(service, lanes=2, transactions=1, batch_size=100)
+    applier.start()
+    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
+    x_id, y_id = await _live(db, room_x), await _live(db, room_y)
+    try:
+        async with db.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", x_id)
+            x_task = asyncio.create_task(applier.apply(_joined(room_x, "x")))
+            await until(lambda: _blocked_on_a_lock(db))
+            y_task = asyncio.create_task(applier.apply(_joined(room_y, "y")))
+            await until(lambda: applier.waiting() == 1 or y_task.done())
+            assert not y_task.done()
+            await applier.stop()
+            # Both callers learn that their event was not applied (their messages go back
+            # unacked), rather than waiting for ever.
+            for task in (x_task, y_task):
+                with pytest.raises(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=10)
+        assert await _joined_count(db, y_id) == 0
+        assert await _joined_count(db, x_id) == 0
+    finally:
+        await applier.stop()
+
+
+async def test_the_consumer_exports_the_events_waiting_for_a_transaction(
+    pipeline_settings: Settings, shim: WebhooksApp, post: Post, db: asyncpg.Pool
+) -> None:
+    settings = dataclasses.replace(pipeline_settings, webhook_queue_concurrency=1)
+    metrics = Metrics()
+    consumer = await ConsumerApp.start(settings, metrics=metrics, run_jobs=False)
+
+    def waiting() -> float | None:
+        return metrics.registry.get_sample_value("favorited_webhook_events_waiting")
+
+    room = sid("RM_")
+    livestream_id = await _live(db, room)
+    bodies = [
+        event_body(
+            "participant_joined",
+            room_sid=room,
+            room_name="lanes",
+            participant_sid=sid("PA_"),
+            identity=f"u{i}",
+            joined_at_ms=1_800_000_000_000,
+        )[1]
+        for i in range(2)
+    ]
+    try:
+        assert waiting() == 0
+        async with db.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", livestream_id)
+            assert await post(bodies[0]) == 200
+            await until(lambda: _blocked_on_a_lock(db))  # the first holds the only slot
+            assert await post(bodies[1]) == 200
+            await until(lambda: waiting() == 1)  # the second waits behind it
+        await until(lambda: _joined_count_is(db, livestream_id, 2))
+        assert waiting() == 0
+    finally:
+        await consumer.stop()
+
+
+async def _joined_count_is(db: asyncpg.Pool, livestream_id: str, count: int) -> bool:
+    return await _joined_count(db, livestream_id) == count
