@@ -7,12 +7,12 @@ import math
 import time
 from typing import Any, ClassVar
 
-import aiohttp
 import asyncpg
 
 from bench import inbox
 from bench.broker import Broker
 from bench.fixtures import Stream, live_livestreams
+from bench.http_post import KeepAlivePoster
 from bench.livekit_webhooks import Signer, Webhook, sessions
 from bench.loadgen import closed_loop, open_loop
 from bench.procs import Child
@@ -61,19 +61,20 @@ async def post_all(
     url: str, webhooks: list[Webhook], *, concurrency: int, deadline_s: float
 ) -> tuple[int, int, float, list[float], str]:
     """POST every webhook (closed loop); (ok, failed, elapsed, latencies, first error)."""
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as http:
+    poster = KeepAlivePoster(url, max_connections=concurrency)
+    try:
 
         async def post(index: int) -> None:
             hook = webhooks[index]
-            async with http.post(url, data=hook.body, headers=hook.headers) as response:
-                await response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"shim answered {response.status}")
+            status = await poster.post(hook.body, hook.headers)
+            if status != 200:
+                raise RuntimeError(f"shim answered {status}")
 
         result = await closed_loop(
             post, total=len(webhooks), concurrency=concurrency, deadline_s=deadline_s
         )
+    finally:
+        await poster.close()
     return (
         result.completed,
         result.failed,
@@ -247,16 +248,15 @@ class WebhookEndToEnd(WebhookScenario):
         webhooks = [self.signer.sign(e) for e in events]
         sent_at = [math.nan] * len(webhooks)
         accepted_at = [math.nan] * len(webhooks)
-        connector = aiohttp.TCPConnector(limit=E2E_MAX_IN_FLIGHT)
-        async with aiohttp.ClientSession(connector=connector) as http:
+        poster = KeepAlivePoster(self.url, max_connections=E2E_MAX_IN_FLIGHT)
+        try:
 
             async def post(index: int) -> None:
                 hook = webhooks[index]
                 sent_at[index] = time.time()  # wall clock: compared with PostgreSQL's
-                async with http.post(self.url, data=hook.body, headers=hook.headers) as response:
-                    await response.read()
-                    if response.status != 200:
-                        raise RuntimeError(f"shim answered {response.status}")
+                status = await poster.post(hook.body, hook.headers)
+                if status != 200:
+                    raise RuntimeError(f"shim answered {status}")
                 accepted_at[index] = time.time()
 
             cpu = (self.shim.cpu_seconds(), self.consumer.cpu_seconds())
@@ -265,6 +265,8 @@ class WebhookEndToEnd(WebhookScenario):
             )
             shim_cpu = self.shim.cpu_seconds() - cpu[0]
             consumer_cpu = self.consumer.cpu_seconds() - cpu[1]
+        finally:
+            await poster.close()
         window_end = time.time()
         accepted = [i for i in range(len(webhooks)) if not math.isnan(accepted_at[i])]
         async with Broker() as broker:
