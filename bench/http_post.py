@@ -61,7 +61,7 @@ class _Connection(asyncio.Protocol):
         if len(self._buffer) < end + 4 + length:
             return  # the body is not all here yet
         del self._buffer[: end + 4 + length]
-        if any(line.lower() == b"connection: close" for line in head[1:]):
+        if any(_closes(line) for line in head[1:]) or head[0].startswith(b"HTTP/1.0"):
             # The server closes it after this answer: never hand it out again.
             self.closed = True
         waiter, self._waiter = self._waiter, None
@@ -69,6 +69,7 @@ class _Connection(asyncio.Protocol):
             waiter.set_result(status)
 
     def _fail(self, exc: Exception) -> None:
+        self.closed = True
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
@@ -76,10 +77,17 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+def _closes(line: bytes) -> bool:
+    name, _, value = line.partition(b":")
+    if name.strip().lower() != b"connection":
+        return False
+    return b"close" in (token.strip().lower() for token in value.split(b","))
+
+
 class KeepAlivePoster:
     """POST to one URL path over at most `max_connections` connections; returns the status."""
 
-    def __init__(self, url: str, *, max_connections: int) -> None:
+    def __init__(self, url: str, *, max_connections: int, timeout_s: float = 30.0) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or parts.hostname is None or parts.port is None:
             raise ValueError(f"an http://host:port/path URL, not {url!r}")
@@ -89,6 +97,7 @@ class KeepAlivePoster:
         self._idle: deque[_Connection] = deque()
         self._all: list[_Connection] = []
         self._slots = asyncio.Semaphore(max_connections)
+        self._timeout_s = timeout_s  # a server that never answers fails the call, not the run
 
     async def post(self, body: bytes, headers: Mapping[str, str]) -> int:
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -98,12 +107,14 @@ class KeepAlivePoster:
         async with self._slots:
             connection = await self._connection()
             try:
-                status = await connection.request(data)
+                async with asyncio.timeout(self._timeout_s):
+                    status = await connection.request(data)
             except BaseException:
                 if connection.transport is not None:
                     connection.transport.close()
                 raise
-            self._idle.append(connection)
+            if not connection.closed:
+                self._idle.append(connection)
             return status
 
     async def _connection(self) -> _Connection:

@@ -133,6 +133,9 @@ class Settings:
         )
         if settings.db_pool_min_size > settings.db_pool_max_size:
             raise ConfigError("DATABASE_POOL_MIN_SIZE must not exceed DATABASE_POOL_MAX_SIZE")
+        if settings.webhook_queue_concurrency > settings.webhook_apply_lanes:
+            # A lane applies one batch at a time: slots beyond the lanes would never be used.
+            raise ConfigError("WEBHOOK_QUEUE_CONCURRENCY must not exceed WEBHOOK_APPLY_LANES")
         return settings
 
     def require(self, *names: str) -> None:

@@ -75,8 +75,8 @@ class Metrics:
 
         self.webhook_events_waiting = Gauge(
             "favorited_webhook_events_waiting",
-            "Webhook events this consumer holds that wait for a transaction slot "
-            "(WEBHOOK_QUEUE_CONCURRENCY); read when scraped",
+            "Webhook events this consumer holds that are not yet in a transaction (waiting for "
+            "their lane or for a slot: WEBHOOK_QUEUE_CONCURRENCY); read when scraped",
             registry=r,
         )
 

@@ -72,8 +72,13 @@ class ConsumerApp:
         )
         applier.start()
         metrics.webhook_events_waiting.set_function(applier.waiting)
+        # Prefetch bounds the messages held: enough to fill every lane's batch.
+        prefetch = settings.webhook_apply_lanes * settings.webhook_batch_size
         settlements = Settlements(
-            on_error=lambda exc: log.warning("ack failed; the broker redelivers", exc_info=exc)
+            on_error=lambda exc: log.warning("ack failed; the broker redelivers", exc_info=exc),
+            # Behind an older message still being applied, at most half the window waits for
+            # the multiple ack; beyond that they are acked one by one (acks.py).
+            held_back_max=max(1, prefetch // 2),
         )
         handler = MessageHandler(
             applier=applier, settlements=settlements, metrics=metrics, stopping=stopping
@@ -87,10 +92,7 @@ class ConsumerApp:
         topology = Topology(settings.webhook_queue, settings.webhook_max_deliveries)
         connection = await aio_pika.connect_robust(settings.amqp_url, timeout=10)
         channel = await connection.channel()
-        # Prefetch bounds the messages held: enough to fill every lane's batch.
-        await channel.set_qos(
-            prefetch_count=settings.webhook_apply_lanes * settings.webhook_batch_size
-        )
+        await channel.set_qos(prefetch_count=prefetch)
         queue, _ = await topology.declare(channel)
         # The dead-letter queue has a channel of its own: the main channel's acks are `multiple`
         # (favorited/consumer/acks.py) and would otherwise cover its deliveries too.

@@ -54,7 +54,8 @@ class BatchApplier:
         ]
 
     def waiting(self) -> int:
-        """Events submitted and not yet in a transaction (read by a gauge at scrape)."""
+        """Events submitted and not yet in a transaction, waiting for their lane or for a slot
+        (read by a gauge at scrape)."""
         return self._lanes_waiting + sum(queue.qsize() for queue in self._queues)
 
     async def stop(self) -> None:
@@ -87,6 +88,12 @@ class BatchApplier:
                     while len(batch) < self._batch_size and not queue.empty():
                         batch.append(queue.get_nowait())
                     await self._apply(batch)
+                except Exception as exc:
+                    # Not expected (_apply settles what the service raises), but a lane that
+                    # died would leave its rooms unapplied and their callers waiting for ever.
+                    log.exception("apply lane failed on a batch")
+                    for _, future in batch:
+                        _settle(future, exc=exc)
                 finally:
                     self._slots.release()
             except asyncio.CancelledError:

@@ -39,6 +39,7 @@ async def pipeline_settings(
         WEBHOOK_QUEUE=queue_name,
         WEBHOOK_MAX_DELIVERIES="3",
         WEBHOOK_QUEUE_CONCURRENCY="8",
+        WEBHOOK_APPLY_LANES="8",
         HTTP_HOST="127.0.0.1",
         HTTP_PORT="0",
         WEBHOOK_PUBLISH_TIMEOUT_SECONDS="1",

@@ -128,18 +128,19 @@ async def test_a_lane_waiting_for_a_slot_commits_what_arrived_meanwhile_in_one_t
 async def test_a_long_transaction_holds_up_only_its_own_lane(
     service: LiveKitEventService, db: asyncpg.Pool
 ) -> None:
-    applier = BatchApplier(service, lanes=2, transactions=2, batch_size=100)
+    applier = BatchApplier(service, lanes=3, transactions=2, batch_size=100)
     applier.start()
-    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
-    x_id, y_id = await _live(db, room_x), await _live(db, room_y)
+    room_x, room_y, room_z = (_room_in_lane(lane, 3) for lane in range(3))
+    x_id, y_id, z_id = await _live(db, room_x), await _live(db, room_y), await _live(db, room_z)
     try:
         async with db.acquire() as conn, conn.transaction():
             await conn.execute("SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", x_id)
             x_task = asyncio.create_task(applier.apply(_joined(room_x, "x")))
             await until(lambda: _blocked_on_a_lock(db))
-            # While x's room is stuck, the other lane goes on through the second slot.
+            # While x's room is stuck in one slot, the other lanes go on through the other.
             await applier.apply(_joined(room_y, "y"))
-            assert await _joined_count(db, y_id) == 1
+            await applier.apply(_joined(room_z, "z"))
+            assert (await _joined_count(db, y_id), await _joined_count(db, z_id)) == (1, 1)
             assert not x_task.done()
         await x_task
         assert await _joined_count(db, x_id) == 1

@@ -162,6 +162,7 @@ async def test_sigkilled_consumers_apply_every_accepted_webhook_exactly_once(
         "WEBHOOK_QUEUE": pipeline_settings.webhook_queue,
         "WEBHOOK_MAX_DELIVERIES": "50",
         "WEBHOOK_QUEUE_CONCURRENCY": "16",
+        "WEBHOOK_APPLY_LANES": "16",
         "LOG_LEVEL": "WARNING",
     }
 

@@ -28,6 +28,7 @@ def test_defaults() -> None:
         ({"GRPC_PORT": "70000"}, "GRPC_PORT must be between 0 and 65535"),
         ({"WEBHOOK_QUEUE_CONCURRENCY": "0"}, "WEBHOOK_QUEUE_CONCURRENCY must be between"),
         ({"WEBHOOK_APPLY_LANES": "0"}, "WEBHOOK_APPLY_LANES must be between"),
+        ({"WEBHOOK_QUEUE_CONCURRENCY": "5"}, "must not exceed WEBHOOK_APPLY_LANES"),
         ({"FAVORITED_JWT_SECRET": "short"}, "FAVORITED_JWT_SECRET must be at least 32 bytes"),
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must be a URL with scheme"),
         ({"LIVEKIT_URL": "http://"}, "LIVEKIT_URL must name a host"),
