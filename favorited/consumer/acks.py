@@ -8,11 +8,7 @@ delivery is acked with one `multiple` ack on its newest tag.
 
 Only that prefix is acked: a message still being applied (an older one in another lane's batch,
 or one retrying in place) holds back every newer tag, so a multiple ack never covers a message
-whose event has not committed — exactly once is unchanged. Held back, though, they stay unacked,
-and unacked messages fill the channel's prefetch: behind a room's long transaction (an end of
-100,000 participants takes seconds) the broker would stop delivering to every lane within a
-fraction of a second. So once `held_back_max` applied messages wait behind an older one, they
-are acked one by one, and the prefetch window keeps moving. Messages returned (nack) or
+whose event has not committed — exactly once is unchanged. Messages returned (nack) or
 dead-lettered (reject) are settled on their own, at once, and leave the run; the multiple ack is
 always sent on a tag that is still outstanding, as RabbitMQ requires.
 
@@ -34,9 +30,8 @@ from aio_pika.abc import AbstractIncomingMessage
 class Settlements:
     """Tracks one consumer channel's outstanding deliveries, in delivery order."""
 
-    def __init__(self, *, on_error: Callable[[BaseException], None], held_back_max: int) -> None:
+    def __init__(self, *, on_error: Callable[[BaseException], None]) -> None:
         self._on_error = on_error
-        self._held_back_max = held_back_max
         self._channel: Any = None
         # tag -> the message once its event committed (None: still being applied). Dicts keep
         # insertion order, and deliveries are registered in tag order.
@@ -86,24 +81,13 @@ class Settlements:
     def _flush(self) -> None:
         self._flush_scheduled = False
         run = list(itertools.takewhile(lambda item: item[1] is not None, self._outstanding.items()))
+        if not run:
+            return
         for tag, _ in run:
             del self._outstanding[tag]
-        if run:
-            newest = run[-1][1]
-            assert newest is not None
-            self._send(newest, multiple=True)
-        if len(self._outstanding) > self._held_back_max:
-            held = [(tag, m) for tag, m in self._outstanding.items() if m is not None]
-            if len(held) >= self._held_back_max:
-                for tag, message in held:
-                    del self._outstanding[tag]
-                    self._send(message, multiple=False)
-
-    def _send(self, message: AbstractIncomingMessage, *, multiple: bool) -> None:
-        # Tasks start in creation order and each queues its frame on aiormq's write queue (FIFO)
-        # in its first step, so acks reach the broker in the order decided here: a multiple ack
-        # never overtakes an ack of a tag it covers (the broker would close the channel).
-        task = asyncio.create_task(message.ack(multiple=multiple))
+        newest = run[-1][1]
+        assert newest is not None
+        task = asyncio.create_task(newest.ack(multiple=True))
         self._sending.add(task)
         task.add_done_callback(self._sent)
 

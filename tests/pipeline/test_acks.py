@@ -28,7 +28,7 @@ async def connection() -> AsyncIterator[AbstractRobustConnection]:
 
 
 async def _deliveries(
-    connection: AbstractRobustConnection, count: int, *, held_back_max: int = 1_000
+    connection: AbstractRobustConnection, count: int
 ) -> tuple[str, aio_pika.abc.AbstractChannel, list[AbstractIncomingMessage], Settlements]:
     """A private queue with `count` messages, all delivered unacked to a fresh channel and
     registered, in order, with a new Settlements."""
@@ -48,7 +48,7 @@ async def _deliveries(
 
     await consuming.consume(receive, no_ack=False)
     await until(lambda: len(received) == count)
-    settlements = Settlements(on_error=_fail, held_back_max=held_back_max)
+    settlements = Settlements(on_error=_fail)
     for message in received:
         settlements.delivered(message)
     return name, channel, received, settlements
@@ -111,48 +111,3 @@ async def test_a_message_settled_alone_is_not_covered_by_the_multiple_ack(
     # Only the rejected one is back: the multiple ack covered 2 and 3, and it did not turn the
     # reject into an ack (nor fail on its tag: the channel stayed open until we closed it).
     assert await _returned(connection, name) == 1
-
-
-async def test_a_multiple_ack_over_messages_acked_one_by_one_is_accepted(
-    connection: AbstractRobustConnection,
-) -> None:
-    # Behind a message still being applied (a room's long transaction), the applied ones must
-    # not fill the prefetch window: past the limit they are acked on their own.
-    name, channel, messages, settlements = await _deliveries(connection, 5, held_back_max=2)
-    settlements.applied(messages[1])
-    settlements.applied(messages[2])
-    await settlements.drain()
-    # Then the oldest commits, and with it 4: the multiple ack on 4 covers 1 and 2, acked
-    # already, which RabbitMQ accepts (it would close the channel on an unknown tag).
-    settlements.applied(messages[0])
-    settlements.applied(messages[3])
-    await settlements.drain()
-    still_applying = await _returned_after_close(connection, channel, name)
-    assert still_applying == 1  # only the fifth, never applied
-
-
-async def test_held_back_messages_below_the_limit_wait_for_the_multiple_ack(
-    connection: AbstractRobustConnection,
-) -> None:
-    name, channel, messages, settlements = await _deliveries(connection, 5, held_back_max=2)
-    settlements.applied(messages[1])
-    await settlements.drain()
-    assert await _returned_after_close(connection, channel, name) == 5
-
-
-async def test_past_the_limit_the_held_back_messages_leave_before_the_oldest_commits(
-    connection: AbstractRobustConnection,
-) -> None:
-    name, channel, messages, settlements = await _deliveries(connection, 5, held_back_max=2)
-    settlements.applied(messages[1])
-    settlements.applied(messages[2])
-    await settlements.drain()
-    # 1 and 2 acked although 0 is still being applied; 0, 3 and 4 come back.
-    assert await _returned_after_close(connection, channel, name) == 3
-
-
-async def _returned_after_close(
-    connection: AbstractRobustConnection, channel: aio_pika.abc.AbstractChannel, name: str
-) -> int:
-    await channel.close()
-    return await _returned(connection, name)
