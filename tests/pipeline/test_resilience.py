@@ -8,8 +8,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aio_pika
 import aiohttp
 import asyncpg
 import pytest
@@ -20,7 +21,7 @@ from favorited.metrics import Metrics
 from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
 from tests.api.helpers import create
 from tests.conftest import LIVEKIT_KEY, LIVEKIT_SECRET, Metadata, dsn_for
-from tests.pipeline.conftest import WEBHOOK_PATH, Post, eventually
+from tests.pipeline.conftest import AMQP_URL, WEBHOOK_PATH, Post, eventually
 from tests.support.livekit_webhooks import event_body, sid, sign
 from tests.support.rabbitmq_node import RabbitMQNode
 from tests.support.tcp_proxy import TcpProxy
@@ -268,3 +269,57 @@ async def test_broker_restart_during_ingest_answers_503_and_loses_nothing_accept
     finally:
         await consumer.stop()
         await shim.stop()
+
+
+async def test_a_channel_the_broker_closes_under_load_is_reopened_and_loses_nothing(
+    shim: WebhooksApp, pipeline_settings: Settings, db: asyncpg.Pool
+) -> None:
+    # A channel-level error (here an ack of a tag the broker never delivered) makes RabbitMQ
+    # close the consumer's channel with hundreds of messages in flight on it: the robust channel
+    # must come back, consume again, and every message be applied exactly once.
+    count = 10_000
+    bodies = [
+        event_body("room_started", room_sid=sid("RM_"), room_name=f"c{i}") for i in range(count)
+    ]
+    event_ids = [event_id for event_id, _ in bodies]
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        for start in range(0, count, 500):
+            await asyncio.gather(
+                *(
+                    channel.default_exchange.publish(
+                        aio_pika.Message(
+                            body,
+                            message_id=event_id,
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        ),
+                        routing_key=pipeline_settings.webhook_queue,
+                    )
+                    for event_id, body in bodies[start : start + 500]
+                )
+            )
+
+    async def applied() -> int:
+        found: int = await db.fetchval(
+            "SELECT count(*) FROM webhook_inbox WHERE event_id = ANY($1)", event_ids
+        )
+        return found
+
+    # The queue (declared by the shim) is full before the consumer starts: it drains at full
+    # speed, and the channel closes with thousands still to deliver.
+    consumer = await ConsumerApp.start(pipeline_settings, metrics=Metrics(), run_jobs=False)
+    try:
+        await until(lambda: _at_least(applied, 200))
+        underlay = await consumer.consumers[0][0].channel.get_underlay_channel()
+        await underlay.basic_ack(delivery_tag=10_000_000)  # the broker closes the channel
+        await until(lambda: underlay.is_closed)
+        assert await applied() < count
+        await until(lambda: _at_least(applied, count))
+        assert await applied() == count
+    finally:
+        await consumer.stop()
+
+
+async def _at_least(count: Callable[[], Awaitable[int]], expected: int) -> bool:
+    return await count() >= expected
