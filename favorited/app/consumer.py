@@ -75,7 +75,10 @@ class ConsumerApp:
         # Prefetch bounds the messages held: enough to fill every lane's batch.
         prefetch = settings.webhook_apply_lanes * settings.webhook_batch_size
         settlements = Settlements(
-            on_error=lambda exc: log.warning("ack failed; the broker redelivers", exc_info=exc)
+            on_error=lambda exc: log.warning("ack failed; the broker redelivers", exc_info=exc),
+            # Behind an older message still being applied, at most half the window waits for
+            # the multiple ack; beyond that they are acked one by one (acks.py).
+            held_back_max=max(1, prefetch // 2),
         )
         handler = MessageHandler(
             applier=applier, settlements=settlements, metrics=metrics, stopping=stopping

@@ -8,7 +8,11 @@ delivery is acked with one `multiple` ack on its newest tag.
 
 Only that prefix is acked: a message still being applied (an older one in another lane's batch,
 or one retrying in place) holds back every newer tag, so a multiple ack never covers a message
-whose event has not committed — exactly once is unchanged. Messages returned (nack) or
+whose event has not committed — exactly once is unchanged. Held back, though, they stay unacked,
+and unacked messages fill the channel's prefetch: behind a room's long transaction (an end of
+100,000 participants takes seconds) the broker would stop delivering to every lane within a
+fraction of a second. So once `held_back_max` applied messages wait behind an older one, they
+are acked one by one, and the prefetch window keeps moving. Messages returned (nack) or
 dead-lettered (reject) are settled on their own, at once, and leave the run; the multiple ack is
 always sent on a tag that is still outstanding, as RabbitMQ requires.
 
@@ -30,14 +34,16 @@ from aio_pika.abc import AbstractIncomingMessage
 class Settlements:
     """Tracks one consumer channel's outstanding deliveries, in delivery order."""
 
-    def __init__(self, *, on_error: Callable[[BaseException], None]) -> None:
+    def __init__(self, *, on_error: Callable[[BaseException], None], held_back_max: int) -> None:
         self._on_error = on_error
+        self._held_back_max = held_back_max
         self._channel: Any = None
         # tag -> the message once its event committed (None: still being applied). Dicts keep
         # insertion order, and deliveries are registered in tag order.
         self._outstanding: dict[int, AbstractIncomingMessage | None] = {}
         self._flush_scheduled = False
         self._sending: set[asyncio.Task[None]] = set()
+        self._last_send: asyncio.Task[None] | None = None
 
     def delivered(self, message: AbstractIncomingMessage) -> None:
         """Call first thing for each delivery (before any await), so tags stay in order."""
@@ -81,15 +87,38 @@ class Settlements:
     def _flush(self) -> None:
         self._flush_scheduled = False
         run = list(itertools.takewhile(lambda item: item[1] is not None, self._outstanding.items()))
-        if not run:
-            return
         for tag, _ in run:
             del self._outstanding[tag]
-        newest = run[-1][1]
-        assert newest is not None
-        task = asyncio.create_task(newest.ack(multiple=True))
+        if run:
+            newest = run[-1][1]
+            assert newest is not None
+            self._send(newest, multiple=True)
+        if len(self._outstanding) > self._held_back_max:
+            held = [(tag, m) for tag, m in self._outstanding.items() if m is not None]
+            if len(held) >= self._held_back_max:
+                for tag, message in held:
+                    del self._outstanding[tag]
+                    self._send(message, multiple=False)
+
+    def _send(self, message: AbstractIncomingMessage, *, multiple: bool) -> None:
+        # One ack at a time, in the order decided here. aiormq's write queue holds 10 frames, and
+        # asyncio.Queue.put is not first come, first served once it is full: a put that arrives
+        # as a slot frees goes ahead of those already waiting. A multiple ack could so reach the
+        # broker before an ack of a tag it covers, and the broker closes the channel on that
+        # second ack (PRECONDITION_FAILED - unknown delivery tag): seen in webhook_e2e.
+        task = asyncio.create_task(self._ack_after(self._last_send, message, multiple))
+        self._last_send = task
         self._sending.add(task)
         task.add_done_callback(self._sent)
+
+    @staticmethod
+    async def _ack_after(
+        previous: asyncio.Task[None] | None, message: AbstractIncomingMessage, multiple: bool
+    ) -> None:
+        if previous is not None:
+            # Its own failure is reported by its own callback; this one only waits its turn.
+            await asyncio.wait([previous])
+        await message.ack(multiple=multiple)
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._sending.discard(task)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aio_pika
 import pytest
@@ -28,7 +28,11 @@ async def connection() -> AsyncIterator[AbstractRobustConnection]:
 
 
 async def _deliveries(
-    connection: AbstractRobustConnection, count: int
+    connection: AbstractRobustConnection,
+    count: int,
+    *,
+    held_back_max: int = 1_000,
+    on_error: Callable[[BaseException], None] | None = None,
 ) -> tuple[str, aio_pika.abc.AbstractChannel, list[AbstractIncomingMessage], Settlements]:
     """A private queue with `count` messages, all delivered unacked to a fresh channel and
     registered, in order, with a new Settlements."""
@@ -48,7 +52,7 @@ async def _deliveries(
 
     await consuming.consume(receive, no_ack=False)
     await until(lambda: len(received) == count)
-    settlements = Settlements(on_error=_fail)
+    settlements = Settlements(on_error=on_error or _fail, held_back_max=held_back_max)
     for message in received:
         settlements.delivered(message)
     return name, channel, received, settlements
@@ -111,3 +115,73 @@ async def test_a_message_settled_alone_is_not_covered_by_the_multiple_ack(
     # Only the rejected one is back: the multiple ack covered 2 and 3, and it did not turn the
     # reject into an ack (nor fail on its tag: the channel stayed open until we closed it).
     assert await _returned(connection, name) == 1
+
+
+async def test_a_multiple_ack_over_messages_acked_one_by_one_is_accepted(
+    connection: AbstractRobustConnection,
+) -> None:
+    # Behind a message still being applied (a room's long transaction), the applied ones must
+    # not fill the prefetch window: past the limit they are acked on their own.
+    name, channel, messages, settlements = await _deliveries(connection, 5, held_back_max=2)
+    settlements.applied(messages[1])
+    settlements.applied(messages[2])
+    await settlements.drain()
+    # Then the oldest commits, and with it 4: the multiple ack on 4 covers 1 and 2, acked
+    # already, which RabbitMQ accepts (it would close the channel on an unknown tag).
+    settlements.applied(messages[0])
+    settlements.applied(messages[3])
+    await settlements.drain()
+    still_applying = await _returned_after_close(connection, channel, name)
+    assert still_applying == 1  # only the fifth, never applied
+
+
+async def test_held_back_messages_below_the_limit_wait_for_the_multiple_ack(
+    connection: AbstractRobustConnection,
+) -> None:
+    name, channel, messages, settlements = await _deliveries(connection, 5, held_back_max=2)
+    settlements.applied(messages[1])
+    await settlements.drain()
+    assert await _returned_after_close(connection, channel, name) == 5
+
+
+async def test_past_the_limit_the_held_back_messages_leave_before_the_oldest_commits(
+    connection: AbstractRobustConnection,
+) -> None:
+    name, channel, messages, settlements = await _deliveries(connection, 5, held_back_max=2)
+    settlements.applied(messages[1])
+    settlements.applied(messages[2])
+    await settlements.drain()
+    # 1 and 2 acked although 0 is still being applied; 0, 3 and 4 come back.
+    assert await _returned_after_close(connection, channel, name) == 3
+
+
+async def _returned_after_close(
+    connection: AbstractRobustConnection, channel: aio_pika.abc.AbstractChannel, name: str
+) -> int:
+    await channel.close()
+    return await _returned(connection, name)
+
+
+async def test_a_burst_of_acks_reaches_the_broker_in_the_order_decided(
+    connection: AbstractRobustConnection,
+) -> None:
+    # Hundreds of acks decided at once overflow aiormq's write queue (10 frames); a multiple ack
+    # decided next must still reach the broker after every ack of a tag it covers, or the broker
+    # closes the channel on the late one (unknown delivery tag) and all of them come back.
+    errors: list[BaseException] = []
+    # Errors recorded rather than failing inside a done callback, where pytest would not see them.
+    name, channel, messages, settlements = await _deliveries(
+        connection, 600, held_back_max=50, on_error=errors.append
+    )
+    for round_start in range(0, 500, 100):
+        # Each round: the head of the round is still being applied, the rest are applied (acked
+        # one by one past the limit), then the head commits (a multiple ack over the round).
+        for message in messages[round_start + 1 : round_start + 100]:
+            settlements.applied(message)
+        await asyncio.sleep(0)
+        settlements.applied(messages[round_start])
+        await asyncio.sleep(0)
+    async with asyncio.timeout(20):  # a channel the broker closed leaves acks hanging
+        await settlements.drain()
+    assert errors == []
+    assert await _returned_after_close(connection, channel, name) == 100
