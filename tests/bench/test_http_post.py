@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -94,79 +95,78 @@ async def test_a_connection_the_server_closed_is_not_reused(server: Server) -> N
     assert len(server.peers) == 2
 
 
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def _poster_to(
+    handler: Handler, *, timeout_s: float = 30.0
+) -> AsyncIterator[KeepAlivePoster]:
+    """A KeepAlivePoster (one connection at a time) to a raw TCP server running `handler`."""
+    tcp = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = tcp.sockets[0].getsockname()[1]
+    poster = KeepAlivePoster(
+        f"http://127.0.0.1:{port}/hook", max_connections=1, timeout_s=timeout_s
+    )
+    try:
+        yield poster
+    finally:
+        await poster.close()
+        tcp.close()
+        await tcp.wait_closed()
+
+
+def _answering(answer: bytes, connections: list[int], *, byte_by_byte: bool = False) -> Handler:
+    """A handler that answers every request with `answer`; counts its connections."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        try:
+            # Until the client closes the connection.
+            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = next(
+                        int(line.split(b":", 1)[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    )
+                    await reader.readexactly(length)
+                    if byte_by_byte:
+                        for i in range(len(answer)):
+                            writer.write(answer[i : i + 1])
+                            await writer.drain()
+                    else:
+                        writer.write(answer)
+        finally:
+            writer.close()
+
+    return serve
+
+
 async def test_a_dropped_connection_fails_the_call() -> None:
     async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.close()
 
-    tcp = await asyncio.start_server(drop, "127.0.0.1", 0)
-    port = tcp.sockets[0].getsockname()[1]
-    poster = KeepAlivePoster(f"http://127.0.0.1:{port}/hook", max_connections=1)
-    try:
+    async with _poster_to(drop) as poster:
         with pytest.raises(ResponseError):
             await poster.post(b"x", {})
-    finally:
-        await poster.close()
-        tcp.close()
-        await tcp.wait_closed()
-
-
-async def _raw_server(
-    answer: bytes, *, byte_by_byte: bool = False
-) -> tuple[asyncio.Server, str, list[int]]:
-    """A TCP server that answers every request head with `answer`; counts connections."""
-    connections: list[int] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(1)
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    int(line.split(b":", 1)[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                await reader.readexactly(length)
-                if byte_by_byte:
-                    for i in range(len(answer)):
-                        writer.write(answer[i : i + 1])
-                        await writer.drain()
-                else:
-                    writer.write(answer)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the client closed the connection
-        finally:
-            writer.close()
-
-    tcp = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = tcp.sockets[0].getsockname()[1]
-    return tcp, f"http://127.0.0.1:{port}/hook", connections
 
 
 async def test_a_response_head_split_over_many_reads_is_parsed() -> None:
     answer = b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello"
-    tcp, url, connections = await _raw_server(answer, byte_by_byte=True)
-    poster = KeepAlivePoster(url, max_connections=1)
-    try:
+    connections: list[int] = []
+    async with _poster_to(_answering(answer, connections, byte_by_byte=True)) as poster:
         assert [await poster.post(b"x", {}) for _ in range(3)] == [202, 202, 202]
-    finally:
-        await poster.close()
-        tcp.close()
-        await tcp.wait_closed()
     assert len(connections) == 1
 
 
 async def test_connection_close_in_a_token_list_is_honoured() -> None:
     answer = b"HTTP/1.1 200 OK\r\nConnection:Keep-Alive, Close\r\nContent-Length: 0\r\n\r\n"
-    tcp, url, connections = await _raw_server(answer)
-    poster = KeepAlivePoster(url, max_connections=1)
-    try:
+    connections: list[int] = []
+    async with _poster_to(_answering(answer, connections)) as poster:
         assert [await poster.post(b"x", {}) for _ in range(2)] == [200, 200]
-    finally:
-        await poster.close()
-        tcp.close()
-        await tcp.wait_closed()
     assert len(connections) == 2
 
 
@@ -177,13 +177,6 @@ async def test_a_server_that_never_answers_fails_the_call_and_loses_the_connecti
         finally:
             writer.close()
 
-    tcp = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = tcp.sockets[0].getsockname()[1]
-    poster = KeepAlivePoster(f"http://127.0.0.1:{port}/hook", max_connections=1, timeout_s=0.2)
-    try:
+    async with _poster_to(silent, timeout_s=0.2) as poster:
         with pytest.raises(TimeoutError):
             await poster.post(b"x", {})
-    finally:
-        await poster.close()
-        tcp.close()
-        await tcp.wait_closed()

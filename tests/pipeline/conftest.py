@@ -13,8 +13,11 @@ import pytest
 
 from favorited.app import ConsumerApp, WebhooksApp
 from favorited.config import Settings
+from favorited.domain.livekit_events import LiveKitEventService
 from favorited.livekit_emulator import LiveKitEmulator
 from favorited.metrics import Metrics
+from favorited.store.database import PgDatabase
+from favorited.store.pool import create_pool
 from tests.conftest import LIVEKIT_KEY, LIVEKIT_SECRET, make_settings
 from tests.support.livekit_webhooks import sign
 from tests.support.waiting import until
@@ -50,6 +53,16 @@ async def pipeline_settings(
         channel = await connection.channel()
         for name in (queue_name, f"{queue_name}.dlq"):
             await channel.queue_delete(name)
+
+
+@pytest.fixture(scope="module")
+async def livekit_events(
+    database_url: str, emulator: LiveKitEmulator
+) -> AsyncIterator[LiveKitEventService]:
+    """The consumer's effects (LiveKitEventService) on the test database, without a broker."""
+    pool = await create_pool(database_url, make_settings(database_url, emulator.url))
+    yield LiveKitEventService(db=PgDatabase(pool, acquire_timeout_s=5), inbox_retention_s=3600)
+    await pool.close()
 
 
 @pytest.fixture

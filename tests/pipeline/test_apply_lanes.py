@@ -10,10 +10,11 @@ the test wants.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import uuid
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
@@ -21,24 +22,11 @@ import pytest
 from favorited.app import ConsumerApp, WebhooksApp
 from favorited.config import Settings
 from favorited.consumer.batching import BatchApplier
-from favorited.domain.livekit_events import LiveKitEvent, LiveKitEventService
-from favorited.livekit_emulator import LiveKitEmulator
+from favorited.domain.livekit_events import LiveKitEvent, LiveKitEventService, Outcome
 from favorited.metrics import Metrics
-from favorited.store.database import PgDatabase
-from favorited.store.pool import create_pool
-from tests.conftest import make_settings
 from tests.pipeline.conftest import Post
 from tests.support.livekit_webhooks import event_body, sid
 from tests.support.waiting import until
-
-
-@pytest.fixture(scope="module")
-async def service(
-    database_url: str, emulator: LiveKitEmulator
-) -> AsyncIterator[LiveKitEventService]:
-    pool = await create_pool(database_url, make_settings(database_url, emulator.url))
-    yield LiveKitEventService(db=PgDatabase(pool, acquire_timeout_s=5), inbox_retention_s=3600)
-    await pool.close()
 
 
 def _room_in_lane(lane: int, lanes: int) -> str:
@@ -75,12 +63,39 @@ def _joined(room_sid: str, identity: str) -> LiveKitEvent:
     )
 
 
+@contextlib.asynccontextmanager
+async def _row_locked(db: asyncpg.Pool, livestream_id: str) -> AsyncIterator[None]:
+    """A transaction holding the livestream's row lock, as a room's long end would."""
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", livestream_id)
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _stuck(
+    db: asyncpg.Pool, applier: BatchApplier, room_sid: str, livestream_id: str
+) -> AsyncIterator[asyncio.Task[Outcome]]:
+    """An event for the room, in a transaction (holding a slot) blocked behind the room's row
+    lock until the block ends."""
+    async with _row_locked(db, livestream_id):
+        task = asyncio.create_task(applier.apply(_joined(room_sid, "x")))
+        await until(lambda: _blocked_on_a_lock(db))
+        yield task
+
+
 async def _blocked_on_a_lock(db: asyncpg.Pool) -> bool:
     waiting = await db.fetchval(
         "SELECT count(*) FROM pg_stat_activity"
         " WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
     return bool(waiting)
+
+
+def _waiting_or_done(
+    applier: BatchApplier, count: int, task: asyncio.Task[Outcome]
+) -> Callable[[], bool]:
+    """Until `count` events wait, or the task is done: done means it did not wait (a failure)."""
+    return lambda: applier.waiting() == count or task.done()
 
 
 async def _joined_count(db: asyncpg.Pool, livestream_id: str) -> int:
@@ -91,24 +106,22 @@ async def _joined_count(db: asyncpg.Pool, livestream_id: str) -> int:
 
 
 async def test_a_lane_waiting_for_a_slot_commits_what_arrived_meanwhile_in_one_transaction(
-    service: LiveKitEventService, db: asyncpg.Pool
+    livekit_events: LiveKitEventService, db: asyncpg.Pool
 ) -> None:
-    applier = BatchApplier(service, lanes=2, transactions=1, batch_size=100)
+    applier = BatchApplier(livekit_events, lanes=2, transactions=1, batch_size=100)
     applier.start()
     room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
     x_id, y_id = await _live(db, room_x), await _live(db, room_y)
     y_events = [_joined(room_y, f"y{i}") for i in range(3)]
     try:
-        async with db.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", x_id)
-            x_task = asyncio.create_task(applier.apply(_joined(room_x, "x")))
-            await until(lambda: _blocked_on_a_lock(db))  # x's transaction holds the only slot
-            y_tasks: list[asyncio.Task[object]] = []
+        # x's transaction holds the only slot.
+        async with _stuck(db, applier, room_x, x_id) as x_task:
+            y_tasks: list[asyncio.Task[Outcome]] = []
             for count, event in enumerate(y_events, start=1):
                 task = asyncio.create_task(applier.apply(event))
                 y_tasks.append(task)
                 # Each arrives on its own; without the slot bound, each would commit at once.
-                await until(lambda n=count, t=task: applier.waiting() == n or t.done())  # type: ignore[misc]
+                await until(_waiting_or_done(applier, count, task))
                 assert not task.done()
             assert await _joined_count(db, y_id) == 0
         # The lock is gone: x commits, then y's lane takes the slot with all three.
@@ -126,17 +139,14 @@ async def test_a_lane_waiting_for_a_slot_commits_what_arrived_meanwhile_in_one_t
 
 
 async def test_a_long_transaction_holds_up_only_its_own_lane(
-    service: LiveKitEventService, db: asyncpg.Pool
+    livekit_events: LiveKitEventService, db: asyncpg.Pool
 ) -> None:
-    applier = BatchApplier(service, lanes=3, transactions=2, batch_size=100)
+    applier = BatchApplier(livekit_events, lanes=3, transactions=2, batch_size=100)
     applier.start()
     room_x, room_y, room_z = (_room_in_lane(lane, 3) for lane in range(3))
     x_id, y_id, z_id = await _live(db, room_x), await _live(db, room_y), await _live(db, room_z)
     try:
-        async with db.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", x_id)
-            x_task = asyncio.create_task(applier.apply(_joined(room_x, "x")))
-            await until(lambda: _blocked_on_a_lock(db))
+        async with _stuck(db, applier, room_x, x_id) as x_task:
             # While x's room is stuck in one slot, the other lanes go on through the other.
             await applier.apply(_joined(room_y, "y"))
             await applier.apply(_joined(room_z, "z"))
@@ -149,19 +159,16 @@ async def test_a_long_transaction_holds_up_only_its_own_lane(
 
 
 async def test_stopping_releases_the_events_a_lane_holds_while_waiting_for_a_slot(
-    service: LiveKitEventService, db: asyncpg.Pool
+    livekit_events: LiveKitEventService, db: asyncpg.Pool
 ) -> None:
-    applier = BatchApplier(service, lanes=2, transactions=1, batch_size=100)
+    applier = BatchApplier(livekit_events, lanes=2, transactions=1, batch_size=100)
     applier.start()
     room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
     x_id, y_id = await _live(db, room_x), await _live(db, room_y)
     try:
-        async with db.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", x_id)
-            x_task = asyncio.create_task(applier.apply(_joined(room_x, "x")))
-            await until(lambda: _blocked_on_a_lock(db))
+        async with _stuck(db, applier, room_x, x_id) as x_task:
             y_task = asyncio.create_task(applier.apply(_joined(room_y, "y")))
-            await until(lambda: applier.waiting() == 1 or y_task.done())
+            await until(_waiting_or_done(applier, 1, y_task))
             assert not y_task.done()
             await applier.stop()
             # Both callers learn that their event was not applied (their messages go back
@@ -200,8 +207,7 @@ async def test_the_consumer_exports_the_events_waiting_for_a_transaction(
     ]
     try:
         assert waiting() == 0
-        async with db.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", livestream_id)
+        async with _row_locked(db, livestream_id):
             assert await post(bodies[0]) == 200
             await until(lambda: _blocked_on_a_lock(db))  # the first holds the only slot
             assert await post(bodies[1]) == 200

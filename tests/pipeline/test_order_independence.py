@@ -12,19 +12,13 @@ the way depends on the order and is not compared. The peak is order-dependent by
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from favorited.domain.livekit_events import LiveKitEvent, LiveKitEventService
-from favorited.livekit_emulator import LiveKitEmulator
-from favorited.store.database import PgDatabase
-from favorited.store.pool import create_pool
-from tests.conftest import make_settings
 from tests.support.livekit_webhooks import sid
 
 
@@ -64,17 +58,8 @@ def histories(draw: st.DrawFn) -> tuple[list[Step], set[str]]:
     return history, joined_by_rpc
 
 
-@pytest.fixture(scope="module")
-async def service(
-    database_url: str, emulator: LiveKitEmulator
-) -> AsyncIterator[LiveKitEventService]:
-    pool = await create_pool(database_url, make_settings(database_url, emulator.url))
-    yield LiveKitEventService(db=PgDatabase(pool, acquire_timeout_s=5), inbox_retention_s=3600)
-    await pool.close()
-
-
 async def _run(
-    service: LiveKitEventService,
+    livekit_events: LiveKitEventService,
     db: asyncpg.Pool,
     steps: list[Step],
     joined_by_rpc: set[str],
@@ -123,13 +108,13 @@ async def _run(
     ]
     if batch_sizes is None:
         for event in events:
-            await service.apply(event)
+            await livekit_events.apply(event)
     else:
         sizes = iter(batch_sizes)
         size = 1
         while events:
             size = next(sizes, size)
-            await service.apply_many(events[:size])
+            await livekit_events.apply_many(events[:size])
             events = events[size:]
     stream = await db.fetchrow(
         "SELECT status::text, viewer_count, unique_viewer_count FROM livestreams WHERE id = $1",
@@ -193,16 +178,16 @@ async def _run(
 )
 @given(data=st.data(), history=histories())
 async def test_any_order_with_duplicates_converges_to_in_order_state(
-    service: LiveKitEventService,
+    livekit_events: LiveKitEventService,
     db: asyncpg.Pool,
     data: st.DataObject,
     history: tuple[list[Step], set[str]],
 ) -> None:
     steps, joined_by_rpc = history
-    expected = await _run(service, db, steps, joined_by_rpc)
+    expected = await _run(livekit_events, db, steps, joined_by_rpc)
     duplicated = steps + data.draw(st.lists(st.sampled_from(steps), max_size=len(steps)))
     delivered = data.draw(st.permutations(duplicated))
-    assert await _run(service, db, delivered, joined_by_rpc) == expected
+    assert await _run(livekit_events, db, delivered, joined_by_rpc) == expected
 
 
 @settings(
@@ -212,7 +197,7 @@ async def test_any_order_with_duplicates_converges_to_in_order_state(
 )
 @given(data=st.data(), history=histories())
 async def test_a_batch_publishes_exactly_what_its_events_one_by_one_would(
-    service: LiveKitEventService,
+    livekit_events: LiveKitEventService,
     db: asyncpg.Pool,
     data: st.DataObject,
     history: tuple[list[Step], set[str]],
@@ -223,9 +208,9 @@ async def test_a_batch_publishes_exactly_what_its_events_one_by_one_would(
     steps, joined_by_rpc = history
     with_duplicates = steps + data.draw(st.lists(st.sampled_from(steps), max_size=3))
     sizes = data.draw(st.lists(st.integers(1, 8), min_size=1, max_size=4))
-    expected = await _run(service, db, with_duplicates, joined_by_rpc, with_log=True)
+    expected = await _run(livekit_events, db, with_duplicates, joined_by_rpc, with_log=True)
     batched = await _run(
-        service, db, with_duplicates, joined_by_rpc, batch_sizes=sizes, with_log=True
+        livekit_events, db, with_duplicates, joined_by_rpc, batch_sizes=sizes, with_log=True
     )
     assert batched == expected
     assert expected["log"], "every history has at least one participant event"
