@@ -13,8 +13,9 @@ from favorited import errors
 from favorited.domain import models
 from favorited.domain.models import JoinResult
 from favorited.store.idempotency import PgIdempotencyRepository
+from favorited.store.join_batcher import JoinBatcher
 from favorited.store.livestreams import PgLivestreamRepository
-from favorited.store.participants import JoinBatcher, PendingJoin, PgParticipantRepository
+from favorited.store.participants import PendingJoin, PgParticipantRepository
 from favorited.store.pool import Connection
 from favorited.store.webhook_effects import PgWebhookEffects
 
@@ -37,6 +38,10 @@ _ABORTED: tuple[type[BaseException], ...] = (
 )
 
 
+def _one_lane(join: PendingJoin) -> str:
+    return ""
+
+
 _PING_ERRORS: tuple[type[BaseException], ...] = (*_UNAVAILABLE, asyncpg.PostgresError)
 
 
@@ -56,7 +61,15 @@ class PgDatabase:
     def __init__(self, pool: asyncpg.Pool[Any], *, acquire_timeout_s: float) -> None:
         self._pool = pool
         self._acquire_timeout_s = acquire_timeout_s
-        self._joins = JoinBatcher(self._join_many, self._join_one)
+        # Joins go first into one batch at a time for the whole process, over every livestream,
+        # by statements that never wait on a livestream row (migrations/0010): joins spread over
+        # many livestreams share commits. A join whose livestream is held by another transaction
+        # (a long end, another process's join batch) comes back None and then waits in its
+        # livestream's own lane, so a held livestream holds up its own joins only.
+        self._joins: JoinBatcher[JoinResult | None] = JoinBatcher(
+            self._try_join_many, self._try_join_one, lane=_one_lane
+        )
+        self._held_joins: JoinBatcher[JoinResult] = JoinBatcher(self._join_many, self._join_one)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgUnitOfWork]:
@@ -88,18 +101,25 @@ class PgDatabase:
         request_ttl_s: int,
     ) -> JoinResult:
         """One statement, no explicit transaction; joins arriving together share it."""
-        return await self._joins.join(
-            PendingJoin(
-                participant_id=participant_id,
-                livestream_id=livestream_id,
-                user_id=user_id,
-                display_name=display_name,
-                role=role,
-                metadata=metadata,
-                request_id=request_id,
-                request_ttl_s=request_ttl_s,
-            )
+        pending = PendingJoin(
+            participant_id=participant_id,
+            livestream_id=livestream_id,
+            user_id=user_id,
+            display_name=display_name,
+            role=role,
+            metadata=metadata,
+            request_id=request_id,
+            request_ttl_s=request_ttl_s,
         )
+        result = await self._joins.join(pending)
+        if result is None:  # its livestream's row was held: nothing was written, wait for it
+            result = await self._held_joins.join(pending)
+        return result
+
+    @property
+    def joins_waiting(self) -> int:
+        """Joins queued behind a running batch, in either kind of lane."""
+        return self._joins.waiting + self._held_joins.waiting
 
     async def _join_one(self, join: PendingJoin) -> JoinResult:
         with translate_errors():
@@ -114,6 +134,17 @@ class PgDatabase:
                     request_id=join.request_id,
                     request_ttl_s=join.request_ttl_s,
                 )
+
+    async def _try_join_one(self, join: PendingJoin) -> JoinResult | None:
+        with translate_errors():
+            async with self._pool.acquire(timeout=self._acquire_timeout_s) as conn:
+                return await PgParticipantRepository(conn).try_join(join)
+
+    async def _try_join_many(self, joins: Sequence[PendingJoin]) -> list[JoinResult | None]:
+        # As _join_many: only unavailability is translated.
+        with translate_errors():
+            async with self._pool.acquire(timeout=self._acquire_timeout_s) as conn:
+                return await PgParticipantRepository(conn).try_join_many(joins)
 
     async def _join_many(self, joins: Sequence[PendingJoin]) -> list[JoinResult]:
         # Unavailability is translated here; any other driver error reaches the batcher raw,

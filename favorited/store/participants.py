@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import json
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +29,10 @@ _GET = f"SELECT {COLUMNS} FROM participants WHERE id = $1"
 # migrations/0005: lock, checks, request_id claim and insert in one statement (autocommit).
 _JOIN = "SELECT * FROM join_livestream($1, $2, $3, $4, $5, $6, $7, $8)"
 _JOIN_MANY = "SELECT * FROM join_livestreams($1, $2, $3, $4, $5, $6, $7, $8)"
+# migrations/0010: the same, but a join whose livestream row another transaction holds comes back
+# BUSY (nothing written for it) instead of waiting.
+_TRY_JOIN_MANY = "SELECT * FROM try_join_livestreams($1, $2, $3, $4, $5, $6, $7, $8)"
+_BUSY = "BUSY"
 _FIND_JOINED = f"""
 SELECT {COLUMNS} FROM participants
 WHERE livestream_id = $1 AND user_id = $2 AND status = 'JOINED'
@@ -76,6 +79,31 @@ class PendingJoin:
     metadata: models.JsonObject
     request_id: str | None
     request_ttl_s: int
+
+
+@contextmanager
+def _already_joined(livestream_id: str, user_id: str) -> Iterator[None]:
+    """The partial unique index's refusal as the API's error; any other error unchanged."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "participants_one_joined_key":
+            raise errors.ParticipantAlreadyJoinedError(livestream_id, user_id) from exc
+        raise
+
+
+def _arrays(joins: Sequence[PendingJoin]) -> tuple[list[Any], ...]:
+    """The statement's arguments: one array per column, plain types for the driver to encode."""
+    return (
+        [j.participant_id for j in joins],
+        [j.livestream_id for j in joins],
+        [j.user_id for j in joins],
+        [j.display_name for j in joins],
+        [j.role.value for j in joins],
+        [json.dumps(j.metadata) for j in joins],
+        [j.request_id for j in joins],
+        [float(j.request_ttl_s) for j in joins],
+    )
 
 
 def to_join_result(row: asyncpg.Record) -> JoinResult:
@@ -148,7 +176,7 @@ class PgParticipantRepository:
         request_ttl_s: int,
     ) -> JoinResult:
         """Run outside a transaction: the statement is the transaction (one round trip)."""
-        try:
+        with _already_joined(livestream_id, user_id):
             row = await self._conn.fetchrow(
                 _JOIN,
                 participant_id,
@@ -160,10 +188,6 @@ class PgParticipantRepository:
                 request_id,
                 float(request_ttl_s),
             )
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "participants_one_joined_key":
-                raise errors.ParticipantAlreadyJoinedError(livestream_id, user_id) from exc
-            raise
         assert row is not None
         return to_join_result(row)
 
@@ -172,19 +196,25 @@ class PgParticipantRepository:
 
         Driver errors are not translated: a failed batch is retried join by join by the caller.
         """
-        rows = await self._conn.fetch(
-            _JOIN_MANY,
-            [j.participant_id for j in joins],
-            [j.livestream_id for j in joins],
-            [j.user_id for j in joins],
-            [j.display_name for j in joins],
-            [j.role.value for j in joins],
-            [json.dumps(j.metadata) for j in joins],
-            [j.request_id for j in joins],
-            [float(j.request_ttl_s) for j in joins],
-        )
+        rows = await self._conn.fetch(_JOIN_MANY, *_arrays(joins))
         assert len(rows) == len(joins)
         return [to_join_result(row) for row in rows]
+
+    async def try_join_many(self, joins: Sequence[PendingJoin]) -> list[JoinResult | None]:
+        """join_many over any livestreams, never waiting on one: None for a join whose
+        livestream row another transaction holds (nothing was written for it).
+
+        Driver errors are not translated: a failed batch is retried join by join by the caller.
+        """
+        rows = await self._conn.fetch(_TRY_JOIN_MANY, *_arrays(joins))
+        assert len(rows) == len(joins)
+        return [None if row["outcome"] == _BUSY else to_join_result(row) for row in rows]
+
+    async def try_join(self, join: PendingJoin) -> JoinResult | None:
+        """try_join_many of one join, with the errors translated as `join` does."""
+        with _already_joined(join.livestream_id, join.user_id):
+            (result,) = await self.try_join_many([join])
+        return result
 
     async def get(self, participant_id: str) -> models.Participant | None:
         return await self._one(_GET, participant_id)
@@ -219,144 +249,3 @@ class PgParticipantRepository:
         at, last_id = after if after is not None else (None, None)
         rows = await self._conn.fetch(_LIST, livestream_id, status, role, at, last_id, limit)
         return [to_participant(r) for r in rows]
-
-
-_LEAD = object()  # a waiting join's future resolves to this when it is handed the next batch
-
-
-@dataclass(slots=True)
-class _Waiting:
-    join: PendingJoin
-    done: asyncio.Future[object]
-
-
-@dataclass(slots=True)
-class _Lane:
-    """The joins of one livestream: at most one batch running, the rest waiting for the next."""
-
-    busy: bool = False
-    waiting: collections.deque[_Waiting] = field(default_factory=collections.deque)
-
-
-class JoinBatcher:
-    """Runs the joins of one livestream that arrive together as one statement and one commit.
-
-    Every join commit notifies watchers, and PostgreSQL runs notifying commits one at a time
-    (a database-wide lock held through each WAL flush), while the livestream's row lock already
-    makes its joins take turns: one join per commit capped joins near 1 / flush time, with the
-    API mostly idle. Here each livestream has at most one batch running; its joins that arrive
-    meanwhile wait and go together in the next one. A lone join still goes at once, alone.
-    Batches never mix livestreams, so a livestream whose row is held (a long end) holds up its
-    own joins only, exactly as before.
-
-    No task is spawned per join: the caller whose join starts a batch runs it, and hands the
-    next batch to the first join still waiting (each caller runs at most the batch that holds
-    its own join). The batch's statement is shielded from that caller's cancellation, so one
-    cancelled RPC never fails the others' joins.
-    """
-
-    def __init__(
-        self,
-        run: Callable[[Sequence[PendingJoin]], Awaitable[list[JoinResult]]],
-        run_one: Callable[[PendingJoin], Awaitable[JoinResult]],
-        *,
-        max_batch: int = 64,
-    ) -> None:
-        self._run = run
-        self._run_one = run_one
-        self._max_batch = max_batch
-        # Only livestreams with a batch running are here: bounded by the joins in flight.
-        self._lanes: dict[str, _Lane] = {}
-        self._batches: set[asyncio.Task[None]] = set()
-
-    @property
-    def waiting(self) -> int:
-        """Joins queued for a next batch (cancelled ones included until a batch skips them)."""
-        return sum(len(lane.waiting) for lane in self._lanes.values())
-
-    async def join(self, join: PendingJoin) -> JoinResult:
-        key = join.livestream_id
-        lane = self._lanes.setdefault(key, _Lane())
-        me = _Waiting(join, asyncio.get_running_loop().create_future())
-        if not lane.busy:
-            lane.busy = True
-        else:
-            lane.waiting.append(me)
-            try:
-                handed = await me.done
-            except asyncio.CancelledError:
-                # Cancelled just after being handed the next batch: pass it on, or it is lost.
-                if me.done.done() and not me.done.cancelled() and me.done.result() is _LEAD:
-                    self._next(key, lane)
-                raise
-            if handed is not _LEAD:
-                assert isinstance(handed, JoinResult)
-                return handed
-            me = _Waiting(join, asyncio.get_running_loop().create_future())  # for our answer
-        batch = [me]
-        while lane.waiting and len(batch) < self._max_batch:
-            other = lane.waiting.popleft()
-            if not other.done.done():  # skip joins whose RPC was cancelled while waiting
-                batch.append(other)
-        task = asyncio.create_task(self._execute(batch))
-        # Kept until done; the lane passes on when the statement ends, even if we are cancelled.
-        self._batches.add(task)
-        task.add_done_callback(lambda done: self._finished(done, key, lane))
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            me.done.cancel()  # the batch goes on for the others; nobody reads our answer
-            raise
-        result = me.done.result()
-        assert isinstance(result, JoinResult)
-        return result
-
-    def _finished(self, task: asyncio.Task[None], key: str, lane: _Lane) -> None:
-        self._batches.discard(task)
-        self._next(key, lane)
-
-    def _next(self, key: str, lane: _Lane) -> None:
-        while lane.waiting:
-            other = lane.waiting.popleft()
-            if not other.done.done():
-                other.done.set_result(_LEAD)
-                return
-        lane.busy = False
-        del self._lanes[key]
-
-    async def _execute(self, batch: list[_Waiting]) -> None:
-        results: list[JoinResult | BaseException] | None = None
-        try:
-            results = await self._results(batch)
-        except Exception as exc:  # noqa: BLE001 - every join of the batch gets the failure
-            results = [exc] * len(batch)
-        finally:
-            if results is None:  # this task itself was cancelled (the loop is closing)
-                for waiting in batch:
-                    if not waiting.done.done():
-                        waiting.done.cancel()
-        for waiting, result in zip(batch, results, strict=True):
-            if waiting.done.done():
-                continue
-            if isinstance(result, BaseException):
-                waiting.done.set_exception(result)
-            else:
-                waiting.done.set_result(result)
-
-    async def _results(self, batch: list[_Waiting]) -> list[JoinResult | BaseException]:
-        if len(batch) == 1:
-            return [await self._run_one(batch[0].join)]
-        try:
-            return list(await self._run([w.join for w in batch]))
-        except (asyncpg.PostgresError, errors.AbortedError):
-            # One join broke the statement (a livestream locked past the batch's lock_timeout,
-            # the unique index refusing a duplicate made by another process, a deadlock with a
-            # webhook batch): nothing was kept. Each join gets its own answer, concurrently, so
-            # the joins of a busy livestream wait for it alone.
-            return list(await asyncio.gather(*(self._answer(w.join) for w in batch)))
-
-    async def _answer(self, join: PendingJoin) -> JoinResult | BaseException:
-        try:
-            return await self._run_one(join)
-        except Exception as exc:  # noqa: BLE001 - handed to that join's caller
-            return exc

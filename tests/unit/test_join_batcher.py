@@ -12,7 +12,8 @@ import pytest
 from favorited import errors
 from favorited.domain import models
 from favorited.domain.models import JoinOutcome, JoinResult
-from favorited.store.participants import JoinBatcher, PendingJoin
+from favorited.store.join_batcher import JoinBatcher
+from favorited.store.participants import PendingJoin
 from tests.support.waiting import until
 
 

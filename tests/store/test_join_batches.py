@@ -1,0 +1,175 @@
+"""Joins of different livestreams share a statement, and a held livestream stays out of it.
+
+PgDatabase runs joins one batch at a time over every livestream, by statements that never wait on
+a livestream row (migrations/0010); a join whose livestream another transaction holds comes back
+from that statement with nothing written and then waits in its livestream's own lane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import pytest
+
+from favorited.domain import models
+from favorited.domain.models import JoinOutcome
+from favorited.store.database import PgDatabase
+from favorited.store.participants import PendingJoin
+from favorited.store.pool import Connection, create_pool
+from tests.conftest import make_settings
+from tests.support.waiting import until
+
+_LIVE = """
+INSERT INTO livestreams (id, room_name, title, created_by, max_participants, room_capacity,
+                         empty_timeout_s, status, start_time, livekit_room_sid)
+SELECT gen_random_uuid(), $1 || '-' || g, 't', 'alice', 10, 11, 60, 'LIVE', clock_timestamp(),
+       'RM_' || $1 || '_' || g
+FROM generate_series(1, $2) g
+RETURNING id::text
+"""
+
+
+@pytest.fixture(scope="module")
+async def database(database_url: str) -> AsyncIterator[PgDatabase]:
+    """PgDatabase over a pool set up as the API's is (its codecs, its timeouts)."""
+    pool = await create_pool(database_url, make_settings(database_url, "http://127.0.0.1:1"))
+    yield PgDatabase(pool, acquire_timeout_s=5)
+    await pool.close()
+
+
+async def _live(db: asyncpg.Pool, count: int) -> list[str]:
+    rows = await db.fetch(_LIVE, f"batch-{uuid.uuid4().hex[:8]}", count)
+    return [row["id"] for row in rows]
+
+
+def _pending(livestream_id: str, user: str, request_id: str | None = None) -> PendingJoin:
+    return PendingJoin(
+        participant_id=str(uuid.uuid4()),
+        livestream_id=livestream_id,
+        user_id=user,
+        display_name=user,
+        role=models.Role.VIEWER,
+        metadata={},
+        request_id=request_id,
+        request_ttl_s=3600,
+    )
+
+
+async def _join(database: PgDatabase, join: PendingJoin) -> models.JoinResult:
+    return await database.join(
+        participant_id=join.participant_id,
+        livestream_id=join.livestream_id,
+        user_id=join.user_id,
+        display_name=join.display_name,
+        role=join.role,
+        metadata=join.metadata,
+        request_id=join.request_id,
+        request_ttl_s=join.request_ttl_s,
+    )
+
+
+@asynccontextmanager
+async def _held(db: asyncpg.Pool, sql: str, *args: object) -> AsyncIterator[Connection]:
+    """Run `sql` in a transaction that stays open (its locks held) until the block ends."""
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute(sql, *args)
+        yield conn
+        raise _RollBack
+
+
+class _RollBack(Exception):
+    pass
+
+
+async def _blocked_on_a_lock(db: asyncpg.Pool, query_part: str) -> bool:
+    waiting: int = await db.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND datname = current_database() AND query LIKE '%' || $1 || '%'",
+        query_part,
+    )
+    return waiting > 0
+
+
+async def _xmins(db: asyncpg.Pool, users: list[str]) -> dict[str, str]:
+    rows = await db.fetch(
+        "SELECT user_id, xmin::text AS x FROM participants WHERE user_id = ANY($1::text[])", users
+    )
+    return {row["user_id"]: row["x"] for row in rows}
+
+
+async def test_joins_of_several_livestreams_arriving_during_a_batch_share_the_next_commit(
+    db: asyncpg.Pool, database: PgDatabase, clean: None
+) -> None:
+    first, *others = await _live(db, 4)
+    request_id = str(uuid.uuid4())
+    try:
+        # The first join's batch waits on its idempotency key, which this transaction is still
+        # inserting: the batch stays running while the joins of three other livestreams arrive.
+        async with _held(
+            db,
+            "INSERT INTO idempotency_keys (caller, method, request_id, resource_id, expire_time)"
+            " VALUES ('u0', 'JoinLivestream', $1, gen_random_uuid(), now() + interval '1 hour')",
+            request_id,
+        ):
+            running = asyncio.create_task(_join(database, _pending(first, "u0", request_id)))
+            await until(lambda: _blocked_on_a_lock(db, "try_join_livestreams"))
+            queued = [
+                asyncio.create_task(_join(database, _pending(ls, f"u{i}")))
+                for i, ls in enumerate(others, start=1)
+            ]
+            await until(lambda: database.joins_waiting == len(others))
+    except _RollBack:
+        pass
+    results = await asyncio.gather(running, *queued)
+
+    assert [r.outcome for r in results] == [JoinOutcome.JOINED] * 4
+    xmins = await _xmins(db, ["u0", "u1", "u2", "u3"])
+    assert xmins["u1"] == xmins["u2"] == xmins["u3"] != xmins["u0"]
+
+
+async def test_a_held_livestream_is_left_out_of_the_batch_and_joined_once_released(
+    db: asyncpg.Pool, database: PgDatabase, clean: None
+) -> None:
+    held, free = await _live(db, 2)
+    try:
+        async with _held(db, "SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", held):
+            waiting = asyncio.create_task(_join(database, _pending(held, "waits")))
+            await until(lambda: _blocked_on_a_lock(db, "join_livestream"))
+            served = await asyncio.gather(
+                *(_join(database, _pending(free, f"f{i}")) for i in range(5))
+            )
+            assert [r.outcome for r in served] == [JoinOutcome.JOINED] * 5
+            assert not waiting.done()
+    except _RollBack:
+        pass
+    joined = await waiting
+    assert joined.outcome is JoinOutcome.JOINED
+    assert joined.participant is not None and joined.participant.livestream_id == held
+
+
+async def test_the_statement_answers_busy_for_a_held_livestream_and_writes_nothing_for_it(
+    db: asyncpg.Pool, database: PgDatabase, clean: None
+) -> None:
+    held, free = await _live(db, 2)
+    missing = str(uuid.uuid4())
+    joins = [_pending(held, "a"), _pending(free, "b"), _pending(missing, "c"), _pending(held, "d")]
+    try:
+        async with (
+            _held(db, "SELECT 1 FROM livestreams WHERE id = $1 FOR NO KEY UPDATE", held),
+            database.autocommit() as work,
+        ):
+            results = await work.participants.try_join_many(joins)
+    except _RollBack:
+        pass
+
+    assert results[0] is None and results[3] is None
+    assert results[1] is not None and results[1].outcome is JoinOutcome.JOINED
+    assert results[2] is not None and results[2].outcome is JoinOutcome.NOT_FOUND
+    rows = await db.fetch("SELECT livestream_id::text FROM participants")
+    assert [row[0] for row in rows] == [free]
+    seats = await db.fetchval("SELECT joined_viewer_count FROM livestreams WHERE id = $1", held)
+    assert seats == 0
