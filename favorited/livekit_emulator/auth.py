@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,10 @@ BEARER_PREFIX = "Bearer "
 MAX_IDENTITY_LENGTH = 256
 # PyJWT warns about shorter HMAC keys, and a real LiveKit server refuses them outside dev mode.
 MIN_SECRET_BYTES = 32
+# TokenVerifier's leeway (livekit-api's DEFAULT_LEEWAY), applied again to remembered tokens.
+LEEWAY_S = 60
+# Verified tokens remembered by their exact text; when full, the oldest goes.
+VERIFIED_CACHE_SIZE = 1024
 
 
 def validate_credentials(api_key: str, api_secret: str) -> None:
@@ -49,13 +54,22 @@ class Credentials:
 
 
 class ApiKeyAuthenticator:
-    """Verifies tokens signed with the emulator's single API key/secret pair."""
+    """Verifies tokens signed with the emulator's single API key/secret pair.
+
+    A token that verified is remembered by its exact text, and on its next use only its time
+    claims are checked again (PyJWT's rules, same leeway): the same bytes under the same secret
+    verify to the same claims. livekit-api signs a token per call, but with whole-second `nbf`
+    and `exp`, so a second's calls with the same grants send the same text; verifying it again
+    each time was a quarter of the emulator's CPU under the `create` benchmark, on the cores the
+    service under test shares (a real LiveKit runs elsewhere).
+    """
 
     def __init__(self, api_key: str, api_secret: str) -> None:
         self._api_key = api_key
         # TokenVerifier checks against the wall clock, not the emulator clock: that is what
         # the service's own token minting uses too.
         self._verifier = api.TokenVerifier(api_key, api_secret)
+        self._verified: dict[str, Credentials] = {}
 
     def authenticate_header(self, header: str | None) -> Credentials | None:
         """Apply the middleware to an ``Authorization`` header value.
@@ -82,6 +96,11 @@ class ApiKeyAuthenticator:
         Raises:
             HeaderAuthError: with the middleware's message for this failure.
         """
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            if _in_time(remembered.raw, time.time()):
+                return remembered
+            del self._verified[token]  # verified again below, for the failure's own message
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
@@ -96,7 +115,11 @@ class ApiKeyAuthenticator:
         except (TypeError, ValueError, AttributeError, json_format.ParseError) as exc:
             # Signed, but the grant claims have the wrong shape for LiveKit's claim structs.
             raise HeaderAuthError(f"invalid authorization token: {exc}") from exc
-        return Credentials(claims=claims, raw=dict(unverified))
+        credentials = Credentials(claims=claims, raw=dict(unverified))
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = credentials
+        return credentials
 
     def verify_join_token(self, token: str) -> Claims:
         """Check a participant token like the signal endpoint (``ValidateConnectRequest``).
@@ -121,6 +144,13 @@ class ApiKeyAuthenticator:
         if not video.room:
             raise EmulatorJoinError(JoinFailure.NO_ROOM_NAME, "no room name")
         return claims
+
+
+def _in_time(claims: dict[str, Any], now: float) -> bool:
+    """PyJWT's time checks with the verifier's leeway; a verified token's are int()-able."""
+    if int(claims["exp"]) <= now - LEEWAY_S:
+        return False
+    return all(int(claims[name]) <= now + LEEWAY_S for name in ("nbf", "iat") if name in claims)
 
 
 def _permission_denied() -> RoomServiceError:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import jwt
 import pytest
 from livekit import api
+
+from tests.support.waiting import until
 
 from ._support import API_KEY, API_SECRET, OTHER_SECRET, bearer, mint, raw_call
 
@@ -185,3 +188,27 @@ async def test_token_within_leeway_is_accepted(
     )
 
     assert response.status == 200
+
+
+async def test_a_remembered_token_still_expires(
+    emulator: LiveKitEmulator, http: aiohttp.ClientSession
+) -> None:
+    # Verified tokens are remembered by their text (auth.py); their time claims are checked on
+    # every use. This one leaves the 60 s leeway one to two seconds from now.
+    expiring = mint(api.VideoGrants(room_list=True), ttl=timedelta(seconds=-58))
+
+    async def status() -> int:
+        response = await raw_call(
+            http, emulator.url, LIST_ROOMS, LIST_ROOMS_BODY, authorization=f"Bearer {expiring}"
+        )
+        return response.status
+
+    first = await status()
+    await until(lambda: _is(status(), 401))
+
+    assert first == 200
+    assert emulator.requests[-1].status == 401
+
+
+async def _is(status: Awaitable[int], expected: int) -> bool:
+    return await status == expected
