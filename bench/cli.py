@@ -20,6 +20,7 @@ import asyncpg
 
 from bench import infra, report
 from bench.context import RunContext
+from bench.machine_cpu import CpuLedger
 from bench.profiling import FORMATS, Profiler
 from bench.results import Measurement, as_json
 from bench.scenario import Env, Scenario
@@ -107,7 +108,9 @@ async def _run(
         pool = await asyncpg.create_pool(ctx.dsn, min_size=1, max_size=4)
         assert pool is not None
         try:
-            env = Env(ctx, services, sizes, pool, ctx.queue("yardstick-amqp"))
+            env = Env(
+                ctx, services, sizes, pool, ctx.queue("yardstick-amqp"), CpuLedger(services.named)
+            )
             await services.emulator()
             for name in names:
                 scenario = SCENARIOS[name](env)

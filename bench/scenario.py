@@ -11,6 +11,7 @@ import asyncpg
 
 from bench import yardsticks
 from bench.context import RunContext
+from bench.machine_cpu import CpuLedger
 from bench.results import Measurement, Spec, Yardstick
 from bench.services import Services
 from bench.sizes import Sizes
@@ -23,6 +24,7 @@ class Env:
     sizes: Sizes
     db: asyncpg.Pool[Any]  # the suite's own pool: fixtures, checks, reading timestamps
     amqp_yardstick_queue: str
+    cpu: CpuLedger  # every process's CPU over a window (machine_cpu.py)
 
     async def pg_commit(self) -> Yardstick:
         return await yardsticks.pg_commit(

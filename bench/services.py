@@ -68,6 +68,10 @@ class Services:
         self._jobs_lock = await asyncpg.connect(self.ctx.dsn, timeout=10)
         assert await self._jobs_lock.fetchval("SELECT pg_try_advisory_lock($1)", JOBS_LOCK_KEY)
 
+    def named(self) -> dict[int, str]:
+        """The run's own processes by name: its children, and this one (the load generator)."""
+        return {os.getpid(): "loadgen", **{child.pid: child.name for child in self._children}}
+
     # -- shared processes ------------------------------------------------------------------
 
     async def emulator(self) -> str:

@@ -11,6 +11,7 @@ import grpc
 
 from bench.fixtures import Stream, live_livestreams
 from bench.loadgen import closed_loop
+from bench.machine_cpu import per_op_ms
 from bench.results import Measurement, Spec, Yardstick
 from bench.scenario import Env, Scenario
 from bench.stats import latency_ms
@@ -49,11 +50,11 @@ class RpcScenario(Scenario):
             await self.channel.close()
 
     async def drive(self, total: int, call: Callable[[int], Awaitable[None]]) -> Measurement:
-        cpu = self.api.cpu_seconds()
+        cpu, machine = self.api.cpu_seconds(), self.env.cpu.read()
         result = await closed_loop(
             call, total=total, concurrency=CONCURRENCY, deadline_s=self.sizes.deadline_s
         )
-        cpu = self.api.cpu_seconds() - cpu
+        cpu, spent = self.api.cpu_seconds() - cpu, self.env.cpu.since(machine)
         p50, p99 = latency_ms(result.latencies_s)
         if result.first_error:
             log.warning(
@@ -68,6 +69,7 @@ class RpcScenario(Scenario):
                 "failed": result.failed,
                 # Near 100: the API process is CPU-bound (one core: one event loop).
                 "api_cpu_pct": 100 * cpu / result.elapsed_s,
+                **per_op_ms(spent, result.completed),
             },
         )
 

@@ -15,6 +15,7 @@ from bench.fixtures import Stream, live_livestreams
 from bench.http_post import KeepAlivePoster
 from bench.livekit_webhooks import Signer, Webhook, sessions
 from bench.loadgen import closed_loop, open_loop
+from bench.machine_cpu import per_op_ms
 from bench.procs import Child
 from bench.results import Measurement, Spec, Yardstick
 from bench.scenario import Env, Scenario
@@ -113,11 +114,11 @@ class WebhookIngest(WebhookScenario):
         count = self.sizes.ingest_events // (10 if warmup else 1)
         events = sessions(self.streams, count // 2, tag=self.tag(warmup))
         webhooks = [self.signer.sign(e) for e in events]
-        cpu = self.shim.cpu_seconds()
+        cpu, machine = self.shim.cpu_seconds(), self.env.cpu.read()
         ok, failed, elapsed, latencies, error = await post_all(
             self.url, webhooks, concurrency=INGEST_CONCURRENCY, deadline_s=self.sizes.deadline_s
         )
-        cpu = self.shim.cpu_seconds() - cpu
+        cpu, spent = self.shim.cpu_seconds() - cpu, self.env.cpu.since(machine)
         async with Broker() as broker:
             await broker.purge(self.queue)
         p50, p99 = latency_ms(latencies)
@@ -130,6 +131,7 @@ class WebhookIngest(WebhookScenario):
                 "failed": failed,
                 "first_error_seen": int(bool(error)),
                 "shim_cpu_pct": 100 * cpu / elapsed,
+                **per_op_ms(spent, ok),
             },
         )
 
@@ -165,13 +167,14 @@ class WebhookDrain(WebhookScenario):
             started = time.monotonic()
             consumer = await self.env.services.start_consumer(f"consumer-{queue}", queue)
             try:
-                cpu = consumer.cpu_seconds()
+                cpu, machine = consumer.cpu_seconds(), self.env.cpu.read()
                 ready = time.monotonic()
                 applied = await _wait_drained(
                     self.env.db, broker, queue, f"EV_{tag}_", len(events), self.sizes.deadline_s
                 )
                 wall = time.monotonic() - started
                 cpu_pct = 100 * (consumer.cpu_seconds() - cpu) / (time.monotonic() - ready)
+                spent = self.env.cpu.since(machine)
             finally:
                 await self.env.services.stop(consumer)
         times = sorted(
@@ -187,6 +190,8 @@ class WebhookDrain(WebhookScenario):
                 "extra": max(applied - len(events), 0),
                 "wall_s_with_startup": wall,
                 "consumer_cpu_pct": cpu_pct,
+                # The bench's own share here is mostly its polling for the drain's end.
+                **per_op_ms(spent, applied),
             },
         )
 
@@ -260,6 +265,7 @@ class WebhookEndToEnd(WebhookScenario):
                 accepted_at[index] = time.time()
 
             cpu = (self.shim.cpu_seconds(), self.consumer.cpu_seconds())
+            machine = self.env.cpu.read()
             result = await open_loop(
                 post, rate=rate, duration_s=seconds, max_in_flight=E2E_MAX_IN_FLIGHT
             )
@@ -275,6 +281,8 @@ class WebhookEndToEnd(WebhookScenario):
                 self.env.db, broker, self.queue, prefix, len(accepted), self.sizes.e2e_drain_bound_s
             )
             drain_s = time.monotonic() - drain_started
+            # Up to the last commit: what the window accepted costs until it is applied.
+            spent = self.env.cpu.since(machine)
             await broker.purge(self.queue)  # whatever is left must not leak into the next repeat
         applied = await inbox.apply_times(self.env.db, prefix)
         first_send = min((sent_at[i] for i in accepted), default=math.nan)
@@ -307,5 +315,6 @@ class WebhookEndToEnd(WebhookScenario):
                 "accept_p99_ms": percentile(accept_lat, 99) * 1000,
                 "shim_cpu_pct": 100 * shim_cpu / result.elapsed_s,
                 "consumer_cpu_pct": 100 * consumer_cpu / result.elapsed_s,
+                **per_op_ms(spent, len(accepted)),
             },
         )

@@ -45,3 +45,10 @@ def test_smoke_run_reports_every_scenario(tmp_path: Path) -> None:
     assert checks["webhook_drain"]["exactly once"]
     assert checks["end_100k"]["one statement"] and checks["end_100k"]["all left"]
     assert checks["viewer_counts"]["0 lost updates"]
+    # The scenarios that report where their CPU went name the service's processes and the
+    # shared services they drove (bench/machine_cpu.py).
+    details = {r["scenario"]: r["details"] for r in printed}
+    assert details["create"]["cpu_ms_per_op.livekit-emulator"] > 0
+    assert details["join"]["cpu_ms_per_op.api"] > 0
+    assert details["join"]["cpu_ms_per_op.postgres"] > 0
+    assert details["webhook_e2e"]["cpu_ms_per_op.rabbitmq"] > 0
