@@ -33,6 +33,9 @@ class Services:
         self.ctx = ctx
         self._profiler = profiler
         self._children: list[Child] = []
+        # Each child's kind (api, shim, consumer, ...), for the CPU ledger: a scenario's own
+        # shim or a repeat's consumer counts with the others of its kind.
+        self._kinds: dict[int, str] = {}
         self._emulator_url: str | None = None
         self._echo: str | None = None
         self._api: tuple[str, Child] | None = None
@@ -69,8 +72,8 @@ class Services:
         assert await self._jobs_lock.fetchval("SELECT pg_try_advisory_lock($1)", JOBS_LOCK_KEY)
 
     def named(self) -> dict[int, str]:
-        """The run's own processes by name: its children, and this one (the load generator)."""
-        return {os.getpid(): "loadgen", **{child.pid: child.name for child in self._children}}
+        """The run's own processes by kind: its children, and this one (the load generator)."""
+        return {os.getpid(): "loadgen", **self._kinds}
 
     # -- shared processes ------------------------------------------------------------------
 
@@ -78,6 +81,7 @@ class Services:
         if self._emulator_url is None:
             port = free_port()
             child = await self._spawn(
+                "livekit-emulator",
                 "livekit-emulator",
                 ["-m", "favorited", "livekit-emulator", "--host", HOST, "--port", str(port)],
                 {
@@ -93,7 +97,7 @@ class Services:
         if self._echo is None:
             port = free_port()
             child = await self._spawn(
-                "echo-server", ["-m", "bench.echo_server", "--port", str(port)], {}
+                "echo-server", "echo-server", ["-m", "bench.echo_server", "--port", str(port)], {}
             )
             target = f"{HOST}:{port}"
             await wait_ready(child, lambda: _echo_answers(target))
@@ -112,7 +116,7 @@ class Services:
         await self.emulator()
         port = free_port()
         child = await self._spawn(
-            name, ["-m", "favorited", "api"], self.env(GRPC_PORT=str(port), **extra)
+            name, "api", ["-m", "favorited", "api"], self.env(GRPC_PORT=str(port), **extra)
         )
         target = f"{HOST}:{port}"
         await wait_ready(child, lambda: _serving(target))
@@ -124,6 +128,7 @@ class Services:
         port = free_port()
         child = await self._spawn(
             name,
+            "shim",
             ["-m", "favorited", "webhooks"],
             self.env(HTTP_PORT=str(port), WEBHOOK_QUEUE=queue, **extra),
         )
@@ -135,7 +140,10 @@ class Services:
     async def start_consumer(self, name: str, queue: str, **extra: str) -> Child:
         await self.emulator()
         child = await self._spawn(
-            name, ["-m", "favorited", "consumer"], self.env(WEBHOOK_QUEUE=queue, **extra)
+            name,
+            "consumer",
+            ["-m", "favorited", "consumer"],
+            self.env(WEBHOOK_QUEUE=queue, **extra),
         )
         await wait_ready(child, lambda: _has_consumer(queue))
         await self._profile(child)
@@ -145,6 +153,7 @@ class Services:
         code = await child.stop()
         if child in self._children:
             self._children.remove(child)
+        self._kinds.pop(child.pid, None)
         if code not in (0, None):
             log.warning("%s exited with %s; log: %s", child.name, code, child.log_path)
 
@@ -160,9 +169,10 @@ class Services:
         if self._profiler is not None:
             await self._profiler.attach(child.name, child.pid)
 
-    async def _spawn(self, name: str, args: list[str], env: Mapping[str, str]) -> Child:
+    async def _spawn(self, name: str, kind: str, args: list[str], env: Mapping[str, str]) -> Child:
         child = await spawn(name, args, env, self.ctx.workdir)
         self._children.append(child)
+        self._kinds[child.pid] = kind
         return child
 
 

@@ -38,10 +38,6 @@ _ABORTED: tuple[type[BaseException], ...] = (
 )
 
 
-def _one_lane(join: PendingJoin) -> str:
-    return ""
-
-
 _PING_ERRORS: tuple[type[BaseException], ...] = (*_UNAVAILABLE, asyncpg.PostgresError)
 
 
@@ -53,6 +49,11 @@ class PgUnitOfWork:
         self.participants = PgParticipantRepository(conn)
         self.idempotency = PgIdempotencyRepository(conn)
         self.webhook_effects = PgWebhookEffects(conn)
+
+
+def _one_lane(join: PendingJoin) -> str:
+    """Every join in the same lane: batches over all livestreams (see PgDatabase.__init__)."""
+    return ""
 
 
 class PgDatabase:
