@@ -27,7 +27,7 @@ class LivestreamService:
     """The livestream lifecycle. LiveKit and PostgreSQL are reached only through the ports."""
 
     def __init__(
-        self, *, db: ports.Database, rooms: ports.RoomGateway, page_tokens: PageTokens
+        self, *, db: ports.LivestreamDatabase, rooms: ports.RoomGateway, page_tokens: PageTokens
     ) -> None:
         self._db = db
         self._rooms = rooms
@@ -73,8 +73,7 @@ class LivestreamService:
             await self._fail_creation(created)
             raise
         try:
-            async with self._db.autocommit() as uow:  # one statement: it commits on its own
-                live = await uow.livestreams.mark_live(created.id, room_sid=room_sid)
+            live = await self._db.mark_live(created.id, room_sid=room_sid)
         except errors.DependencyUnavailableError:
             # The room exists but we could not record it: take it down so nothing leaks.
             await self._delete_room_quietly(created.room_name)

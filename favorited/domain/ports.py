@@ -194,6 +194,17 @@ class TokenMinter(Protocol):
         ...
 
 
+class LivestreamDatabase(Database, Protocol):
+    """The Database port plus the statement that makes a created livestream LIVE.
+
+    Creates are a hot path too: concurrent ones share that statement and its commit.
+    """
+
+    async def mark_live(self, livestream_id: str, *, room_sid: str) -> models.Livestream | None:
+        """SCHEDULED → LIVE with the room's sid; None when it was no longer SCHEDULED."""
+        ...
+
+
 class ParticipantDatabase(Database, Protocol):
     """The Database port plus the one-statement join.
 

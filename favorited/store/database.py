@@ -12,8 +12,8 @@ import asyncpg
 from favorited import errors
 from favorited.domain import models
 from favorited.domain.models import JoinResult
+from favorited.store.batcher import StatementBatcher
 from favorited.store.idempotency import PgIdempotencyRepository
-from favorited.store.join_batcher import JoinBatcher
 from favorited.store.livestreams import PgLivestreamRepository
 from favorited.store.participants import PendingJoin, PgParticipantRepository
 from favorited.store.pool import Connection
@@ -51,9 +51,13 @@ class PgUnitOfWork:
         self.webhook_effects = PgWebhookEffects(conn)
 
 
-def _one_lane(join: PendingJoin) -> str:
-    """Every join in the same lane: batches over all livestreams (see PgDatabase.__init__)."""
+def _one_lane(item: object) -> str:
+    """Every item in the same lane: batches over all livestreams (see PgDatabase.__init__)."""
     return ""
+
+
+def _by_livestream(join: PendingJoin) -> str:
+    return join.livestream_id
 
 
 class PgDatabase:
@@ -67,10 +71,16 @@ class PgDatabase:
         # many livestreams share commits. A join whose livestream is held by another transaction
         # (a long end, another process's join batch) comes back None and then waits in its
         # livestream's own lane, so a held livestream holds up its own joins only.
-        self._joins: JoinBatcher[JoinResult | None] = JoinBatcher(
+        self._joins: StatementBatcher[PendingJoin, JoinResult | None] = StatementBatcher(
             self._try_join_many, self._try_join_one, lane=_one_lane
         )
-        self._held_joins: JoinBatcher[JoinResult] = JoinBatcher(self._join_many, self._join_one)
+        self._held_joins: StatementBatcher[PendingJoin, JoinResult] = StatementBatcher(
+            self._join_many, self._join_one, lane=_by_livestream
+        )
+        # Creates moving their livestream to LIVE share statements the same way (no row waits).
+        self._going_live: StatementBatcher[tuple[str, str], models.Livestream | None] = (
+            StatementBatcher(self._try_mark_live_many, self._try_mark_live_one, lane=_one_lane)
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgUnitOfWork]:
@@ -112,15 +122,37 @@ class PgDatabase:
             request_id=request_id,
             request_ttl_s=request_ttl_s,
         )
-        result = await self._joins.join(pending)
+        result = await self._joins.submit(pending)
         if result is None:  # its livestream's row was held: nothing was written, wait for it
-            result = await self._held_joins.join(pending)
+            result = await self._held_joins.submit(pending)
         return result
 
     @property
-    def joins_waiting(self) -> int:
-        """Joins queued behind a running batch, in either kind of lane."""
-        return self._joins.waiting + self._held_joins.waiting
+    def writes_waiting(self) -> int:
+        """Writes queued behind a running batch: joins (in either kind of lane), LIVE updates."""
+        return self._joins.waiting + self._held_joins.waiting + self._going_live.waiting
+
+    async def mark_live(self, livestream_id: str, *, room_sid: str) -> models.Livestream | None:
+        """SCHEDULED → LIVE in one statement, shared with concurrent creates; None when the
+        livestream was no longer SCHEDULED."""
+        live = await self._going_live.submit((livestream_id, room_sid))
+        if live is None:  # held by another transaction, or no longer SCHEDULED: wait and see
+            async with self.autocommit() as uow:
+                live = await uow.livestreams.mark_live(livestream_id, room_sid=room_sid)
+        return live
+
+    async def _try_mark_live_many(
+        self, rooms: Sequence[tuple[str, str]]
+    ) -> list[models.Livestream | None]:
+        # As _join_many: only unavailability is translated.
+        with translate_errors():
+            async with self._pool.acquire(timeout=self._acquire_timeout_s) as conn:
+                marked = await PgLivestreamRepository(conn).try_mark_live_many(rooms)
+        return [marked.get(livestream_id) for livestream_id, _ in rooms]
+
+    async def _try_mark_live_one(self, room: tuple[str, str]) -> models.Livestream | None:
+        (live,) = await self._try_mark_live_many([room])
+        return live
 
     async def _join_one(self, join: PendingJoin) -> JoinResult:
         with translate_errors():

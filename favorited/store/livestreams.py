@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,21 @@ LIMIT $5
 _MARK_LIVE = f"""
 UPDATE livestreams SET status = 'LIVE', start_time = clock_timestamp(), livekit_room_sid = $2
 WHERE id = $1 AND status = 'SCHEDULED'
+RETURNING {COLUMNS}
+"""
+# Several at once (concurrent creates share a commit), never waiting on a row: a livestream held by
+# another transaction is left out, as is one no longer SCHEDULED (the caller then runs _MARK_LIVE
+# for it, which waits, and tells the two apart).
+_MARK_LIVE_MANY = f"""
+WITH ready AS (
+    SELECT l.id AS ready_id, w.want_sid
+    FROM livestreams l JOIN unnest($1::uuid[], $2::text[]) AS w(want_id, want_sid)
+        ON l.id = w.want_id
+    WHERE l.status = 'SCHEDULED'
+    FOR NO KEY UPDATE OF l SKIP LOCKED
+)
+UPDATE livestreams SET status = 'LIVE', start_time = clock_timestamp(), livekit_room_sid = want_sid
+FROM ready WHERE livestreams.id = ready.ready_id
 RETURNING {COLUMNS}
 """
 _MARK_ERROR = f"""
@@ -145,6 +161,16 @@ class PgLivestreamRepository:
 
     async def mark_live(self, livestream_id: str, *, room_sid: str) -> models.Livestream | None:
         return await self._one(_MARK_LIVE, livestream_id, room_sid or None)
+
+    async def try_mark_live_many(
+        self, rooms: Sequence[tuple[str, str]]
+    ) -> dict[str, models.Livestream]:
+        """(livestream id, room sid) pairs: those marked LIVE, by id. One left out was not
+        SCHEDULED or was held by another transaction; nothing was written for it."""
+        rows = await self._conn.fetch(
+            _MARK_LIVE_MANY, [i for i, _ in rooms], [sid or None for _, sid in rooms]
+        )
+        return {row["id"]: to_livestream(row) for row in rows}
 
     async def mark_error(self, livestream_id: str) -> models.Livestream | None:
         return await self._one(_MARK_ERROR, livestream_id)

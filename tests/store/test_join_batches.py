@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
-import pytest
 
 from favorited.domain import models
 from favorited.domain.models import JoinOutcome
 from favorited.store.database import PgDatabase
 from favorited.store.participants import PendingJoin
-from favorited.store.pool import Connection, create_pool
-from tests.conftest import make_settings
+from tests.support.locks import blocked_on_a_lock, held
 from tests.support.waiting import until
 
 _LIVE = """
@@ -31,14 +27,6 @@ SELECT gen_random_uuid(), $1 || '-' || g, 't', 'alice', 10, 11, 60, 'LIVE', cloc
 FROM generate_series(1, $2) g
 RETURNING id::text
 """
-
-
-@pytest.fixture(scope="module")
-async def database(database_url: str) -> AsyncIterator[PgDatabase]:
-    """PgDatabase over a pool set up as the API's is (its codecs, its timeouts)."""
-    pool = await create_pool(database_url, make_settings(database_url, "http://127.0.0.1:1"))
-    yield PgDatabase(pool, acquire_timeout_s=5)
-    await pool.close()
 
 
 async def _live(db: asyncpg.Pool, count: int) -> list[str]:
@@ -72,28 +60,6 @@ async def _join(database: PgDatabase, join: PendingJoin) -> models.JoinResult:
     )
 
 
-@asynccontextmanager
-async def _held(db: asyncpg.Pool, sql: str, *args: object) -> AsyncIterator[Connection]:
-    """Run `sql` in a transaction that stays open (its locks held) until the block ends."""
-    async with db.acquire() as conn, conn.transaction():
-        await conn.execute(sql, *args)
-        yield conn
-        raise _RollBack
-
-
-class _RollBack(Exception):
-    pass
-
-
-async def _blocked_on_a_lock(db: asyncpg.Pool, query_part: str) -> bool:
-    waiting: int = await db.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        " AND datname = current_database() AND query LIKE '%' || $1 || '%'",
-        query_part,
-    )
-    return waiting > 0
-
-
 async def _xmins(db: asyncpg.Pool, users: list[str]) -> dict[str, str]:
     rows = await db.fetch(
         "SELECT user_id, xmin::text AS x FROM participants WHERE user_id = ANY($1::text[])", users
@@ -106,24 +72,21 @@ async def test_joins_of_several_livestreams_arriving_during_a_batch_share_the_ne
 ) -> None:
     first, *others = await _live(db, 4)
     request_id = str(uuid.uuid4())
-    try:
-        # The first join's batch waits on its idempotency key, which this transaction is still
-        # inserting: the batch stays running while the joins of three other livestreams arrive.
-        async with _held(
-            db,
-            "INSERT INTO idempotency_keys (caller, method, request_id, resource_id, expire_time)"
-            " VALUES ('u0', 'JoinLivestream', $1, gen_random_uuid(), now() + interval '1 hour')",
-            request_id,
-        ):
-            running = asyncio.create_task(_join(database, _pending(first, "u0", request_id)))
-            await until(lambda: _blocked_on_a_lock(db, "try_join_livestreams"))
-            queued = [
-                asyncio.create_task(_join(database, _pending(ls, f"u{i}")))
-                for i, ls in enumerate(others, start=1)
-            ]
-            await until(lambda: database.joins_waiting == len(others))
-    except _RollBack:
-        pass
+    # The first join's batch waits on its idempotency key, which this transaction is still
+    # inserting: the batch stays running while the joins of three other livestreams arrive.
+    async with held(
+        db,
+        "INSERT INTO idempotency_keys (caller, method, request_id, resource_id, expire_time)"
+        " VALUES ('u0', 'JoinLivestream', $1, gen_random_uuid(), now() + interval '1 hour')",
+        request_id,
+    ):
+        running = asyncio.create_task(_join(database, _pending(first, "u0", request_id)))
+        await until(lambda: blocked_on_a_lock(db, "try_join_livestreams"))
+        queued = [
+            asyncio.create_task(_join(database, _pending(ls, f"u{i}")))
+            for i, ls in enumerate(others, start=1)
+        ]
+        await until(lambda: database.writes_waiting == len(others))
     results = await asyncio.gather(running, *queued)
 
     assert [r.outcome for r in results] == [JoinOutcome.JOINED] * 4
@@ -134,42 +97,34 @@ async def test_joins_of_several_livestreams_arriving_during_a_batch_share_the_ne
 async def test_a_held_livestream_is_left_out_of_the_batch_and_joined_once_released(
     db: asyncpg.Pool, database: PgDatabase, clean: None
 ) -> None:
-    held, free = await _live(db, 2)
-    try:
-        async with _held(db, "SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", held):
-            waiting = asyncio.create_task(_join(database, _pending(held, "waits")))
-            await until(lambda: _blocked_on_a_lock(db, "join_livestream"))
-            served = await asyncio.gather(
-                *(_join(database, _pending(free, f"f{i}")) for i in range(5))
-            )
-            assert [r.outcome for r in served] == [JoinOutcome.JOINED] * 5
-            assert not waiting.done()
-    except _RollBack:
-        pass
+    busy, free = await _live(db, 2)
+    async with held(db, "SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", busy):
+        waiting = asyncio.create_task(_join(database, _pending(busy, "waits")))
+        await until(lambda: blocked_on_a_lock(db, "join_livestream"))
+        served = await asyncio.gather(*(_join(database, _pending(free, f"f{i}")) for i in range(5)))
+        assert [r.outcome for r in served] == [JoinOutcome.JOINED] * 5
+        assert not waiting.done()
     joined = await waiting
     assert joined.outcome is JoinOutcome.JOINED
-    assert joined.participant is not None and joined.participant.livestream_id == held
+    assert joined.participant is not None and joined.participant.livestream_id == busy
 
 
 async def test_the_statement_answers_busy_for_a_held_livestream_and_writes_nothing_for_it(
     db: asyncpg.Pool, database: PgDatabase, clean: None
 ) -> None:
-    held, free = await _live(db, 2)
+    busy, free = await _live(db, 2)
     missing = str(uuid.uuid4())
-    joins = [_pending(held, "a"), _pending(free, "b"), _pending(missing, "c"), _pending(held, "d")]
-    try:
-        async with (
-            _held(db, "SELECT 1 FROM livestreams WHERE id = $1 FOR NO KEY UPDATE", held),
-            database.autocommit() as work,
-        ):
-            results = await work.participants.try_join_many(joins)
-    except _RollBack:
-        pass
+    joins = [_pending(busy, "a"), _pending(free, "b"), _pending(missing, "c"), _pending(busy, "d")]
+    async with (
+        held(db, "SELECT 1 FROM livestreams WHERE id = $1 FOR NO KEY UPDATE", busy),
+        database.autocommit() as work,
+    ):
+        results = await work.participants.try_join_many(joins)
 
     assert results[0] is None and results[3] is None
     assert results[1] is not None and results[1].outcome is JoinOutcome.JOINED
     assert results[2] is not None and results[2].outcome is JoinOutcome.NOT_FOUND
     rows = await db.fetch("SELECT livestream_id::text FROM participants")
     assert [row[0] for row in rows] == [free]
-    seats = await db.fetchval("SELECT joined_viewer_count FROM livestreams WHERE id = $1", held)
+    seats = await db.fetchval("SELECT joined_viewer_count FROM livestreams WHERE id = $1", busy)
     assert seats == 0

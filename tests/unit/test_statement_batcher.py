@@ -1,4 +1,6 @@
-"""JoinBatcher: joins that arrive together share a statement; every join gets its own answer."""
+"""StatementBatcher: items that arrive together share a statement; each gets its own answer.
+
+Driven with joins, the batcher's first user, in per-livestream lanes."""
 
 from __future__ import annotations
 
@@ -12,9 +14,13 @@ import pytest
 from favorited import errors
 from favorited.domain import models
 from favorited.domain.models import JoinOutcome, JoinResult
-from favorited.store.join_batcher import JoinBatcher
+from favorited.store.batcher import StatementBatcher
 from favorited.store.participants import PendingJoin
 from tests.support.waiting import until
+
+
+def _by_livestream(join: PendingJoin) -> str:
+    return join.livestream_id
 
 
 def _join(user: str, livestream: str = "ls") -> PendingJoin:
@@ -65,9 +71,9 @@ class _Store:
 
 async def test_joins_that_arrive_during_a_statement_go_together_in_the_next() -> None:
     store = _Store()
-    batcher = JoinBatcher(store.run, store.run_one)
-    first = asyncio.create_task(batcher.join(_join("u0")))
-    others = [asyncio.create_task(batcher.join(_join(f"u{i}"))) for i in range(1, 5)]
+    batcher = StatementBatcher(store.run, store.run_one, lane=_by_livestream)
+    first = asyncio.create_task(batcher.submit(_join("u0")))
+    others = [asyncio.create_task(batcher.submit(_join(f"u{i}"))) for i in range(1, 5)]
     await until(lambda: batcher.waiting == 4)
     store.release.set()
     answers = await asyncio.gather(first, *others)
@@ -79,11 +85,11 @@ async def test_joins_that_arrive_during_a_statement_go_together_in_the_next() ->
 
 async def test_livestreams_never_share_a_batch_nor_wait_for_each_other() -> None:
     store = _Store()
-    batcher = JoinBatcher(store.run, store.run_one)
-    held = asyncio.create_task(batcher.join(_join("u0", "busy")))
-    queued = asyncio.create_task(batcher.join(_join("u1", "busy")))
+    batcher = StatementBatcher(store.run, store.run_one, lane=_by_livestream)
+    held = asyncio.create_task(batcher.submit(_join("u0", "busy")))
+    queued = asyncio.create_task(batcher.submit(_join("u1", "busy")))
     await until(lambda: batcher.waiting == 1)
-    elsewhere = asyncio.create_task(batcher.join(_join("u2", "free")))
+    elsewhere = asyncio.create_task(batcher.submit(_join("u2", "free")))
     await until(lambda: store.statements == [["u0"], ["u2"]])
     assert not queued.done()  # its livestream's batch still runs
     store.release.set()
@@ -93,9 +99,9 @@ async def test_livestreams_never_share_a_batch_nor_wait_for_each_other() -> None
 
 async def test_a_failed_batch_answers_each_join_on_its_own() -> None:
     store = _Store(fail_batches=asyncpg.UniqueViolationError("duplicate"))
-    batcher = JoinBatcher(store.run, store.run_one)
-    first = asyncio.create_task(batcher.join(_join("u0")))
-    others = [asyncio.create_task(batcher.join(_join(u))) for u in ("u1", "broken", "u2")]
+    batcher = StatementBatcher(store.run, store.run_one, lane=_by_livestream)
+    first = asyncio.create_task(batcher.submit(_join("u0")))
+    others = [asyncio.create_task(batcher.submit(_join(u))) for u in ("u1", "broken", "u2")]
     await until(lambda: batcher.waiting == 3)
     store.release.set()
     results = await asyncio.gather(first, *others, return_exceptions=True)
@@ -107,9 +113,9 @@ async def test_a_failed_batch_answers_each_join_on_its_own() -> None:
 async def test_unavailability_fails_every_join_of_the_batch() -> None:
     down = errors.DependencyUnavailableError("down", reason="DATABASE_UNAVAILABLE")
     store = _Store(fail_batches=down)
-    batcher = JoinBatcher(store.run, store.run_one)
-    first = asyncio.create_task(batcher.join(_join("u0")))
-    others = [asyncio.create_task(batcher.join(_join(f"u{i}"))) for i in range(1, 4)]
+    batcher = StatementBatcher(store.run, store.run_one, lane=_by_livestream)
+    first = asyncio.create_task(batcher.submit(_join("u0")))
+    others = [asyncio.create_task(batcher.submit(_join(f"u{i}"))) for i in range(1, 4)]
     await until(lambda: batcher.waiting == 3)
     store.release.set()
     assert isinstance(await first, JoinResult)
@@ -120,9 +126,9 @@ async def test_unavailability_fails_every_join_of_the_batch() -> None:
 
 async def test_a_cancelled_caller_neither_fails_nor_stalls_the_others() -> None:
     store = _Store()
-    batcher = JoinBatcher(store.run, store.run_one)
-    leader = asyncio.create_task(batcher.join(_join("u0")))
-    queued = [asyncio.create_task(batcher.join(_join(f"u{i}"))) for i in range(1, 5)]
+    batcher = StatementBatcher(store.run, store.run_one, lane=_by_livestream)
+    leader = asyncio.create_task(batcher.submit(_join("u0")))
+    queued = [asyncio.create_task(batcher.submit(_join(f"u{i}"))) for i in range(1, 5)]
     await until(lambda: batcher.waiting == 4)
     leader.cancel()  # its statement runs on for nobody; the next batch still goes
     queued[0].cancel()  # never joins: skipped by the batch
@@ -135,4 +141,4 @@ async def test_a_cancelled_caller_neither_fails_nor_stalls_the_others() -> None:
     assert [a.room_name for a in answers] == ["u2", "u3", "u4"]
     assert store.statements == [["u0"], ["u2", "u3", "u4"]]
     # And the batcher is free again: a later join goes at once, alone.
-    assert (await batcher.join(_join("late"))).room_name == "late"
+    assert (await batcher.submit(_join("late"))).room_name == "late"
