@@ -44,9 +44,13 @@ class LivestreamService:
         """
         livestream_id = str(uuid.uuid4())
         if request_id is None:
-            # One statement commits on its own: no BEGIN/COMMIT round trips (the hot path).
-            async with self._db.autocommit() as uow:
-                created = await self._insert(uow, livestream_id, caller, new)
+            # One statement, shared with concurrent creates (the hot path).
+            created = await self._db.insert_livestream(
+                livestream_id=livestream_id,
+                new=new,
+                created_by=caller.user_id,
+                room_capacity=_room_capacity(new),
+            )
         else:
             async with self._db.transaction() as tx:
                 # The key and the row are written together, or neither is.
@@ -94,8 +98,7 @@ class LivestreamService:
             livestream_id=livestream_id,
             new=new,
             created_by=caller.user_id,
-            # The host's seat comes on top of the viewers'; LiveKit cannot raise it later.
-            room_capacity=new.max_participants + 1,
+            room_capacity=_room_capacity(new),
         )
 
     async def _fail_creation(self, created: models.Livestream) -> None:
@@ -209,3 +212,8 @@ def _terminated(livestream: models.Livestream) -> errors.FailedPreconditionError
         reason="LIVESTREAM_TERMINATED",
         livestream=livestream.id,
     )
+
+
+def _room_capacity(new: models.NewLivestream) -> int:
+    # The host's seat comes on top of the viewers'; LiveKit cannot raise it later.
+    return new.max_participants + 1

@@ -195,10 +195,20 @@ class TokenMinter(Protocol):
 
 
 class LivestreamDatabase(Database, Protocol):
-    """The Database port plus the statement that makes a created livestream LIVE.
+    """The Database port plus the two statements of a create without a request_id.
 
-    Creates are a hot path too: concurrent ones share that statement and its commit.
+    Creates are a hot path too: concurrent ones share these statements and their commits.
     """
+
+    async def insert_livestream(
+        self, *, livestream_id: str, new: models.NewLivestream, created_by: str, room_capacity: int
+    ) -> models.Livestream:
+        """A SCHEDULED livestream.
+
+        Raises:
+            RoomNameTakenError: an active livestream has the room name.
+        """
+        ...
 
     async def mark_live(self, livestream_id: str, *, room_sid: str) -> models.Livestream | None:
         """SCHEDULED → LIVE with the room's sid; None when it was no longer SCHEDULED."""

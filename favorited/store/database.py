@@ -14,7 +14,7 @@ from favorited.domain import models
 from favorited.domain.models import JoinResult
 from favorited.store.batcher import StatementBatcher
 from favorited.store.idempotency import PgIdempotencyRepository
-from favorited.store.livestreams import PgLivestreamRepository
+from favorited.store.livestreams import PendingLivestream, PgLivestreamRepository
 from favorited.store.participants import PendingJoin, PgParticipantRepository
 from favorited.store.pool import Connection
 from favorited.store.webhook_effects import PgWebhookEffects
@@ -77,7 +77,11 @@ class PgDatabase:
         self._held_joins: StatementBatcher[PendingJoin, JoinResult] = StatementBatcher(
             self._join_many, self._join_one, lane=_by_livestream
         )
-        # Creates moving their livestream to LIVE share statements the same way (no row waits).
+        # Creates share statements the same way, for their SCHEDULED insert and their LIVE update
+        # (neither waits on a row: a conflicting or held one is left out and redone alone).
+        self._inserts: StatementBatcher[PendingLivestream, models.Livestream | None] = (
+            StatementBatcher(self._try_insert_many, self._try_insert_one, lane=_one_lane)
+        )
         self._going_live: StatementBatcher[tuple[str, str], models.Livestream | None] = (
             StatementBatcher(self._try_mark_live_many, self._try_mark_live_one, lane=_one_lane)
         )
@@ -129,8 +133,44 @@ class PgDatabase:
 
     @property
     def writes_waiting(self) -> int:
-        """Writes queued behind a running batch: joins (in either kind of lane), LIVE updates."""
-        return self._joins.waiting + self._held_joins.waiting + self._going_live.waiting
+        """Writes queued behind a running batch: joins (in either kind of lane), creates'
+        inserts and LIVE updates."""
+        batchers = (self._joins, self._held_joins, self._inserts, self._going_live)
+        return sum(batcher.waiting for batcher in batchers)
+
+    async def insert_livestream(
+        self, *, livestream_id: str, new: models.NewLivestream, created_by: str, room_capacity: int
+    ) -> models.Livestream:
+        """A SCHEDULED livestream, in one statement shared with concurrent creates.
+
+        Raises:
+            RoomNameTakenError: an active livestream has the room name.
+        """
+        created = await self._inserts.submit(
+            PendingLivestream(livestream_id, new, created_by, room_capacity)
+        )
+        if created is None:  # its room name was taken: the one-row insert raises the refusal
+            async with self.autocommit() as uow:
+                created = await uow.livestreams.insert(
+                    livestream_id=livestream_id,
+                    new=new,
+                    created_by=created_by,
+                    room_capacity=room_capacity,
+                )
+        return created
+
+    async def _try_insert_many(
+        self, rows: Sequence[PendingLivestream]
+    ) -> list[models.Livestream | None]:
+        # As _join_many: only unavailability is translated.
+        with translate_errors():
+            async with self._pool.acquire(timeout=self._acquire_timeout_s) as conn:
+                inserted = await PgLivestreamRepository(conn).try_insert_many(rows)
+        return [inserted.get(row.livestream_id) for row in rows]
+
+    async def _try_insert_one(self, row: PendingLivestream) -> models.Livestream | None:
+        (created,) = await self._try_insert_many([row])
+        return created
 
     async def mark_live(self, livestream_id: str, *, room_sid: str) -> models.Livestream | None:
         """SCHEDULED → LIVE in one statement, shared with concurrent creates; None when the

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +25,22 @@ INSERT INTO livestreams
     (id, room_name, title, description, created_by, max_participants, room_capacity,
      empty_timeout_s, metadata)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING {COLUMNS}
+"""
+# Several at once (concurrent creates share a commit). A row whose room name an active livestream
+# holds, or one inserted earlier in the same statement, is left out (ON CONFLICT DO NOTHING): the
+# caller then runs _INSERT for it, which raises the refusal.
+_INSERT_MANY = f"""
+INSERT INTO livestreams
+    (id, room_name, title, description, created_by, max_participants, room_capacity,
+     empty_timeout_s, metadata)
+SELECT id, room_name, title, description, created_by, max_participants, room_capacity,
+       empty_timeout_s, metadata::jsonb
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[],
+            $8::int[], $9::text[])
+    AS n(id, room_name, title, description, created_by, max_participants, room_capacity,
+         empty_timeout_s, metadata)
+ON CONFLICT DO NOTHING
 RETURNING {COLUMNS}
 """
 _GET = f"SELECT {COLUMNS} FROM livestreams WHERE id = $1"
@@ -89,6 +107,16 @@ RETURNING {COLUMNS}
 """
 
 
+@dataclass(frozen=True, slots=True)
+class PendingLivestream:
+    """The arguments of one insert, as PgLivestreamRepository.insert takes them."""
+
+    livestream_id: str
+    new: models.NewLivestream
+    created_by: str
+    room_capacity: int
+
+
 def to_livestream(row: asyncpg.Record) -> models.Livestream:
     return models.Livestream(
         id=row["id"],
@@ -143,6 +171,26 @@ class PgLivestreamRepository:
             raise
         assert row is not None
         return to_livestream(row)
+
+    async def try_insert_many(
+        self, rows: Sequence[PendingLivestream]
+    ) -> dict[str, models.Livestream]:
+        """SCHEDULED livestreams inserted in one statement, by id; one left out has a room name
+        an active livestream (or an earlier row of the batch) holds, and nothing was written for
+        it."""
+        inserted = await self._conn.fetch(
+            _INSERT_MANY,
+            [r.livestream_id for r in rows],
+            [r.new.room_name for r in rows],
+            [r.new.title for r in rows],
+            [r.new.description for r in rows],
+            [r.created_by for r in rows],
+            [r.new.max_participants for r in rows],
+            [r.room_capacity for r in rows],
+            [r.new.empty_timeout_s for r in rows],
+            [json.dumps(r.new.metadata) for r in rows],
+        )
+        return {row["id"]: to_livestream(row) for row in inserted}
 
     async def get(self, livestream_id: str, *, lock: bool = False) -> models.Livestream | None:
         return await self._one(_GET_LOCKED if lock else _GET, livestream_id)
