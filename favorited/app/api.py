@@ -17,7 +17,6 @@ import asyncpg
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health
-from livekit import api as livekit_api
 
 from favorited.api.auth import Authenticator
 from favorited.api.livestreams import LivestreamServicer
@@ -25,13 +24,12 @@ from favorited.api.participants import ParticipantServicer
 from favorited.api.server import build_server, probe_health
 from favorited.api.watch import StreamLimiter, Watcher, encode_change
 from favorited.api.write_slots import WriteSlots
-from favorited.app.livekit import open_livekit
+from favorited.app.livekit import LiveKitClients, open_livekit
 from favorited.app.signals import wait_for_termination
 from favorited.config import Settings
 from favorited.domain.livestreams import LivestreamService
 from favorited.domain.pagination import PageTokens
 from favorited.domain.participants import ParticipantService
-from favorited.livekit.gateway import LiveKitRoomGateway
 from favorited.livekit.tokens import LiveKitTokenMinter
 from favorited.metrics import Metrics, serve_metrics
 from favorited.store.database import PgDatabase
@@ -53,7 +51,7 @@ class ApiApp:
     port: int
     health: health.aio.HealthServicer
     pool: asyncpg.Pool
-    livekit: livekit_api.LiveKitAPI
+    livekit: LiveKitClients
     probe: asyncio.Task[None]
     grace_s: float
     notifier: PgNotifier
@@ -75,7 +73,7 @@ class ApiApp:
         pool = await create_pool(settings.database_url, settings)
         livekit = open_livekit(settings)
         db = PgDatabase(pool, acquire_timeout_s=settings.db_timeout_s)
-        rooms = LiveKitRoomGateway(livekit, timeout_s=settings.livekit_timeout_s)
+        rooms = livekit.gateway()
         page_tokens = PageTokens(hashlib.sha256(settings.jwt_secret.encode()).digest())
         tokens = LiveKitTokenMinter(
             api_key=settings.livekit_api_key,

@@ -11,9 +11,8 @@ import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from aiohttp import web
-from livekit import api as livekit_api
 
-from favorited.app.livekit import open_livekit
+from favorited.app.livekit import LiveKitClients, open_livekit
 from favorited.app.signals import wait_for_termination
 from favorited.broker.topology import Topology
 from favorited.config import Settings
@@ -24,7 +23,6 @@ from favorited.consumer.jobs import JobRunner
 from favorited.consumer.worker import MessageHandler
 from favorited.domain.livekit_events import LiveKitEventService
 from favorited.domain.reconciliation import Reconciler
-from favorited.livekit.gateway import LiveKitRoomGateway
 from favorited.metrics import Metrics, serve_metrics
 from favorited.store.database import PgDatabase
 from favorited.store.dead_letters import PgDeadLetterStore
@@ -47,7 +45,7 @@ class ConsumerApp:
     jobs_task: asyncio.Task[None]
     stopping: asyncio.Event
     pool: asyncpg.Pool
-    livekit: livekit_api.LiveKitAPI
+    livekit: LiveKitClients
     grace_s: float
     metrics: Metrics
     metrics_runner: web.AppRunner | None
@@ -63,7 +61,7 @@ class ConsumerApp:
         pool = await create_pool(settings.database_url, settings)
         db = PgDatabase(pool, acquire_timeout_s=settings.db_timeout_s)
         livekit = open_livekit(settings)
-        rooms = LiveKitRoomGateway(livekit, timeout_s=settings.livekit_timeout_s)
+        rooms = livekit.gateway()
         applier = BatchApplier(
             LiveKitEventService(db=db, inbox_retention_s=settings.inbox_retention_hours * 3600),
             lanes=settings.webhook_apply_lanes,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -22,17 +22,26 @@ class LiveKitRoomGateway:
     class owns no connection lifecycle. Every call is bounded by `timeout_s` here: livekit-api
     1.2.2 passes `timeout=None` per request to aiohttp, which disables the session's timeout, so
     a LiveKit that accepts the connection and never answers would otherwise hang us forever.
+    `server`, when given, supplies the client for the room-agnostic calls (CreateRoom,
+    DeleteRoom, ListRooms): one whose pre-signed token carries their grants (server_token.py).
     """
 
-    def __init__(self, client: api.LiveKitAPI, *, timeout_s: float) -> None:
+    def __init__(
+        self,
+        client: api.LiveKitAPI,
+        *,
+        timeout_s: float,
+        server: Callable[[], api.LiveKitAPI] | None = None,
+    ) -> None:
         self._client = client
+        self._server = server if server is not None else lambda: client
         self._timeout_s = timeout_s
 
     async def create_room(
         self, *, name: str, empty_timeout_s: int, max_participants: int, metadata: str
     ) -> str:
         async with _translated("CreateRoom", self._timeout_s):
-            room = await self._client.room.create_room(
+            room = await self._server().room.create_room(
                 api.CreateRoomRequest(
                     name=name,
                     empty_timeout=empty_timeout_s,
@@ -44,7 +53,7 @@ class LiveKitRoomGateway:
 
     async def delete_room(self, name: str) -> None:
         async with _translated("DeleteRoom", self._timeout_s, missing_ok=True):
-            await self._client.room.delete_room(api.DeleteRoomRequest(room=name))
+            await self._server().room.delete_room(api.DeleteRoomRequest(room=name))
 
     async def update_room_metadata(self, name: str, metadata: str) -> None:
         async with _translated("UpdateRoomMetadata", self._timeout_s):
@@ -60,7 +69,7 @@ class LiveKitRoomGateway:
 
     async def list_rooms(self, names: list[str]) -> dict[str, str]:
         async with _translated("ListRooms", self._timeout_s):
-            response = await self._client.room.list_rooms(api.ListRoomsRequest(names=names))
+            response = await self._server().room.list_rooms(api.ListRoomsRequest(names=names))
         return {room.name: room.sid for room in response.rooms}
 
     async def list_participants(self, room: str) -> list[str]:
