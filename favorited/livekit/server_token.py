@@ -21,9 +21,10 @@ class ServerToken:
     dataclass, then PyJWT): 7 % of the API process's CPU under the `create` benchmark, for the
     same token every time within a second. The room-agnostic calls take this client instead; it
     is rebuilt with a new token once half of the current one's life has gone, so a token in use
-    always has minutes left (LiveKit also allows a minute of clock skew). Room-scoped calls
-    (roomAdmin for one room) keep the per-call signing. Clients share one aiohttp session,
-    which their owner closes.
+    always has minutes left (LiveKit also allows a minute of clock skew). The renewal follows
+    the wall clock, as the token's `exp` does: a monotonic clock stops while the host sleeps.
+    Room-scoped calls (roomAdmin for one room) keep the per-call signing. Clients share one
+    aiohttp session, which their owner closes.
     """
 
     def __init__(
@@ -34,7 +35,7 @@ class ServerToken:
         api_secret: str,
         session: aiohttp.ClientSession,
         ttl: timedelta = SERVER_TOKEN_TTL,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._url = url
         self._api_key = api_key

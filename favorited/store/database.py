@@ -38,6 +38,11 @@ _ABORTED: tuple[type[BaseException], ...] = (
 )
 
 
+# A shared statement's lock wait ran out (BATCH_LOCK_TIMEOUT, migrations/0011): a write that
+# meets it alone counts as held, and is redone by the one-row statement, which waits, outside the
+# lane (a whole batch that meets it is answered write by write by StatementBatcher first).
+_LOCK_WAIT_RAN_OUT = asyncpg.exceptions.LockNotAvailableError
+
 _PING_ERRORS: tuple[type[BaseException], ...] = (*_UNAVAILABLE, asyncpg.PostgresError)
 
 
@@ -67,10 +72,12 @@ class PgDatabase:
         self._pool = pool
         self._acquire_timeout_s = acquire_timeout_s
         # Joins go first into one batch at a time for the whole process, over every livestream,
-        # by statements that never wait on a livestream row (migrations/0010): joins spread over
-        # many livestreams share commits. A join whose livestream is held by another transaction
-        # (a long end, another process's join batch) comes back None and then waits in its
-        # livestream's own lane, so a held livestream holds up its own joins only.
+        # by statements that never wait on a livestream row and wait on any other lock for
+        # BATCH_LOCK_TIMEOUT at most (migrations/0010, 0011): joins spread over many livestreams
+        # share commits. A join whose livestream is held by another transaction (a long end,
+        # another process's join batch) comes back None and then waits in its livestream's own
+        # lane, so a held livestream holds up its own joins only. Concurrent joins have no order:
+        # a later join may take the last seat while an earlier one waits for its row.
         self._joins: StatementBatcher[PendingJoin, JoinResult | None] = StatementBatcher(
             self._try_join_many, self._try_join_one, lane=_one_lane
         )
@@ -78,7 +85,8 @@ class PgDatabase:
             self._join_many, self._join_one, lane=_by_livestream
         )
         # Creates share statements the same way, for their SCHEDULED insert and their LIVE update
-        # (neither waits on a row: a conflicting or held one is left out and redone alone).
+        # (a conflicting or held row is left out and redone alone; a shared statement waits on
+        # another transaction for BATCH_LOCK_TIMEOUT at most).
         self._inserts: StatementBatcher[PendingLivestream, models.Livestream | None] = (
             StatementBatcher(self._try_insert_many, self._try_insert_one, lane=_one_lane)
         )
@@ -169,7 +177,10 @@ class PgDatabase:
         return [inserted.get(row.livestream_id) for row in rows]
 
     async def _try_insert_one(self, row: PendingLivestream) -> models.Livestream | None:
-        (created,) = await self._try_insert_many([row])
+        try:
+            (created,) = await self._try_insert_many([row])
+        except _LOCK_WAIT_RAN_OUT:
+            return None  # counts as held: the caller redoes it with the waiting statement
         return created
 
     async def mark_live(self, livestream_id: str, *, room_sid: str) -> models.Livestream | None:
@@ -191,7 +202,10 @@ class PgDatabase:
         return [marked.get(livestream_id) for livestream_id, _ in rooms]
 
     async def _try_mark_live_one(self, room: tuple[str, str]) -> models.Livestream | None:
-        (live,) = await self._try_mark_live_many([room])
+        try:
+            (live,) = await self._try_mark_live_many([room])
+        except _LOCK_WAIT_RAN_OUT:
+            return None  # counts as held: the caller redoes it with the waiting statement
         return live
 
     async def _join_one(self, join: PendingJoin) -> JoinResult:
@@ -209,9 +223,12 @@ class PgDatabase:
                 )
 
     async def _try_join_one(self, join: PendingJoin) -> JoinResult | None:
-        with translate_errors():
-            async with self._pool.acquire(timeout=self._acquire_timeout_s) as conn:
-                return await PgParticipantRepository(conn).try_join(join)
+        try:
+            with translate_errors():
+                async with self._pool.acquire(timeout=self._acquire_timeout_s) as conn:
+                    return await PgParticipantRepository(conn).try_join(join)
+        except _LOCK_WAIT_RAN_OUT:
+            return None  # counts as held: the join then waits in its livestream's own lane
 
     async def _try_join_many(self, joins: Sequence[PendingJoin]) -> list[JoinResult | None]:
         # As _join_many: only unavailability is translated.

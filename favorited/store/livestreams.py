@@ -14,6 +14,10 @@ from favorited import errors
 from favorited.domain import models
 from favorited.store.pool import Connection
 
+# How long a statement shared by concurrent writes may wait for another transaction's lock before
+# it fails (lock_not_available) and its writes are retried one by one (migrations/0011 for joins).
+BATCH_LOCK_TIMEOUT = "100ms"
+
 COLUMNS = """
     id::text, room_name, title, description, status::text, created_by, max_participants,
     room_capacity, empty_timeout_s, metadata, create_time, update_time, start_time, end_time,
@@ -29,7 +33,9 @@ RETURNING {COLUMNS}
 """
 # Several at once (concurrent creates share a commit). A row whose room name an active livestream
 # holds, or one inserted earlier in the same statement, is left out (ON CONFLICT DO NOTHING): the
-# caller then runs _INSERT for it, which raises the refusal.
+# caller then runs _INSERT for it, which raises the refusal. A name another transaction is still
+# writing makes ON CONFLICT wait; `brief` bounds that wait (lock_timeout for this statement's own
+# transaction, set before any row is inserted), so one create cannot hold up the batch for long.
 _INSERT_MANY = f"""
 INSERT INTO livestreams
     (id, room_name, title, description, created_by, max_participants, room_capacity,
@@ -40,6 +46,7 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[
             $8::int[], $9::text[])
     AS n(id, room_name, title, description, created_by, max_participants, room_capacity,
          empty_timeout_s, metadata)
+    CROSS JOIN (SELECT set_config('lock_timeout', '{BATCH_LOCK_TIMEOUT}', true)) AS brief
 ON CONFLICT DO NOTHING
 RETURNING {COLUMNS}
 """
@@ -59,14 +66,16 @@ UPDATE livestreams SET status = 'LIVE', start_time = clock_timestamp(), livekit_
 WHERE id = $1 AND status = 'SCHEDULED'
 RETURNING {COLUMNS}
 """
-# Several at once (concurrent creates share a commit), never waiting on a row: a livestream held by
-# another transaction is left out, as is one no longer SCHEDULED (the caller then runs _MARK_LIVE
-# for it, which waits, and tells the two apart).
+# Several at once (concurrent creates share a commit), never waiting on a row lock: a livestream
+# held by another transaction is left out, as is one no longer SCHEDULED (the caller then runs
+# _MARK_LIVE for it, which waits, and tells the two apart). The room sid's unique index can still
+# wait on another transaction writing the same sid; `brief` bounds that wait, as in _INSERT_MANY.
 _MARK_LIVE_MANY = f"""
 WITH ready AS (
     SELECT l.id AS ready_id, w.want_sid
     FROM livestreams l JOIN unnest($1::uuid[], $2::text[]) AS w(want_id, want_sid)
         ON l.id = w.want_id
+        CROSS JOIN (SELECT set_config('lock_timeout', '{BATCH_LOCK_TIMEOUT}', true)) AS brief
     WHERE l.status = 'SCHEDULED'
     FOR NO KEY UPDATE OF l SKIP LOCKED
 )

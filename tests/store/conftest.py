@@ -15,3 +15,18 @@ async def database(database_url: str) -> AsyncIterator[PgDatabase]:
     pool = await create_pool(database_url, make_settings(database_url, "http://127.0.0.1:1"))
     yield PgDatabase(pool, acquire_timeout_s=5)
     await pool.close()
+
+
+@pytest.fixture(scope="module")
+async def narrow_database(database_url: str) -> AsyncIterator[PgDatabase]:
+    """PgDatabase over a pool of one connection: a test that holds it keeps the next batch
+    waiting for it, so that the writes arriving meanwhile queue behind that batch."""
+    settings = make_settings(
+        database_url,
+        "http://127.0.0.1:1",
+        DATABASE_POOL_MIN_SIZE="1",
+        DATABASE_POOL_MAX_SIZE="1",
+    )
+    pool = await create_pool(database_url, settings)
+    yield PgDatabase(pool, acquire_timeout_s=5)
+    await pool.close()

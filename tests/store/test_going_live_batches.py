@@ -39,23 +39,42 @@ async def _xmins(db: asyncpg.Pool, ids: list[str]) -> list[str]:
 
 
 async def test_livestreams_going_live_during_a_batch_share_the_next_commit(
-    db: asyncpg.Pool, database: PgDatabase, clean: None
+    db: asyncpg.Pool, narrow_database: PgDatabase, clean: None
 ) -> None:
-    first, *others, holder = await _scheduled(db, 5)
-    # The first update waits on the room sid's unique index, which this transaction is still
-    # writing on another livestream: its batch stays running while three more creates arrive.
-    async with held(db, "UPDATE livestreams SET livekit_room_sid = 'RM_dup' WHERE id = $1", holder):
-        running = asyncio.create_task(database.mark_live(first, room_sid="RM_dup"))
-        await until(lambda: blocked_on_a_lock(db, "UPDATE livestreams SET status = 'LIVE'"))
-        queued = [asyncio.create_task(database.mark_live(ls, room_sid=f"RM_{ls}")) for ls in others]
-        await until(lambda: database.writes_waiting == len(others))
+    first, *others = await _scheduled(db, 4)
+    # The pool's only connection is ours: the first update's batch (its task runs first) waits
+    # for it while three more creates arrive and queue behind it.
+    async with narrow_database.autocommit():
+        running = asyncio.create_task(narrow_database.mark_live(first, room_sid=f"RM_{first}"))
+        queued = [
+            asyncio.create_task(narrow_database.mark_live(ls, room_sid=f"RM_{ls}")) for ls in others
+        ]
+        await until(lambda: narrow_database.writes_waiting == len(others))
     results = await asyncio.gather(running, *queued)
 
     assert [r.status if r else None for r in results] == [models.LivestreamStatus.LIVE] * 4
-    assert [r.livekit_room_sid for r in results if r] == ["RM_dup", *(f"RM_{ls}" for ls in others)]
+    assert [r.livekit_room_sid for r in results if r] == [f"RM_{ls}" for ls in [first, *others]]
     together = await _xmins(db, others)
     assert len(set(together)) == 1
     assert together[0] not in await _xmins(db, [first])
+
+
+async def test_an_update_waiting_on_another_transaction_does_not_hold_up_the_others(
+    db: asyncpg.Pool, database: PgDatabase, clean: None
+) -> None:
+    first, *others, holder = await _scheduled(db, 5)
+    # Another transaction is writing the same room sid on another livestream: the update must
+    # wait for it, but the batch gives up after BATCH_LOCK_TIMEOUT and the update waits alone.
+    async with held(db, "UPDATE livestreams SET livekit_room_sid = 'RM_dup' WHERE id = $1", holder):
+        waiting = asyncio.create_task(database.mark_live(first, room_sid="RM_dup"))
+        await until(lambda: blocked_on_a_lock(db, "AND status = 'SCHEDULED'"))
+        served = await asyncio.gather(
+            *(database.mark_live(ls, room_sid=f"RM_{ls}") for ls in others)
+        )
+        assert all(r is not None and r.status is models.LivestreamStatus.LIVE for r in served)
+        assert not waiting.done()
+    live = await waiting
+    assert live is not None and live.livekit_room_sid == "RM_dup"
 
 
 async def test_a_held_livestream_is_left_out_of_the_batch_and_goes_live_once_released(

@@ -43,21 +43,15 @@ def _room() -> str:
 
 
 async def test_inserts_arriving_during_a_batch_share_the_next_commit(
-    db: asyncpg.Pool, database: PgDatabase, clean: None
+    db: asyncpg.Pool, narrow_database: PgDatabase, clean: None
 ) -> None:
     first, others = _room(), [_room() for _ in range(3)]
-    # The first insert waits on its room name, which this transaction is still inserting: its
-    # batch stays running while three more creates arrive.
-    async with held(
-        db,
-        "INSERT INTO livestreams (id, room_name, title, created_by, max_participants,"
-        " room_capacity, empty_timeout_s) VALUES (gen_random_uuid(), $1, 't', 'x', 1, 2, 60)",
-        first,
-    ):
-        running = asyncio.create_task(_insert(database, first))
-        await until(lambda: blocked_on_a_lock(db, "ON CONFLICT DO NOTHING"))
-        queued = [asyncio.create_task(_insert(database, room)) for room in others]
-        await until(lambda: database.writes_waiting == len(others))
+    # The pool's only connection is ours: the first insert's batch (its task runs first) waits
+    # for it while three more creates arrive and queue behind it.
+    async with narrow_database.autocommit():
+        running = asyncio.create_task(_insert(narrow_database, first))
+        queued = [asyncio.create_task(_insert(narrow_database, room)) for room in others]
+        await until(lambda: narrow_database.writes_waiting == len(others))
     created = await asyncio.gather(running, *queued)
 
     assert [c.room_name for c in created] == [first, *others]
@@ -70,6 +64,27 @@ async def test_inserts_arriving_during_a_batch_share_the_next_commit(
     xmins = {row["room_name"]: row["x"] for row in rows}
     assert len({xmins[room] for room in others}) == 1
     assert xmins[first] != xmins[others[0]]
+
+
+async def test_a_create_waiting_on_another_transaction_does_not_hold_up_the_others(
+    db: asyncpg.Pool, database: PgDatabase, clean: None
+) -> None:
+    contested, others = _room(), [_room() for _ in range(3)]
+    # Another transaction is inserting a livestream with the same name: the create must wait for
+    # it, but the batch gives up after BATCH_LOCK_TIMEOUT and the create waits alone.
+    async with held(
+        db,
+        "INSERT INTO livestreams (id, room_name, title, created_by, max_participants,"
+        " room_capacity, empty_timeout_s) VALUES (gen_random_uuid(), $1, 't', 'x', 1, 2, 60)",
+        contested,
+    ):
+        waiting = asyncio.create_task(_insert(database, contested))
+        await until(lambda: blocked_on_a_lock(db, "VALUES ($1, $2"))
+        served = await asyncio.gather(*(_insert(database, room) for room in others))
+        assert [c.room_name for c in served] == others
+        assert not waiting.done()
+    created = await waiting  # the other transaction rolled back: the name is free
+    assert created.room_name == contested
 
 
 async def test_a_taken_room_name_is_left_out_and_refused_alone(

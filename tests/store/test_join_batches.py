@@ -68,30 +68,47 @@ async def _xmins(db: asyncpg.Pool, users: list[str]) -> dict[str, str]:
 
 
 async def test_joins_of_several_livestreams_arriving_during_a_batch_share_the_next_commit(
+    db: asyncpg.Pool, narrow_database: PgDatabase, clean: None
+) -> None:
+    first, *others = await _live(db, 4)
+    # The pool's only connection is ours: the first join's batch (its task runs first) waits for
+    # it while the joins of three other livestreams arrive and queue behind it.
+    async with narrow_database.autocommit():
+        running = asyncio.create_task(_join(narrow_database, _pending(first, "u0")))
+        queued = [
+            asyncio.create_task(_join(narrow_database, _pending(ls, f"u{i}")))
+            for i, ls in enumerate(others, start=1)
+        ]
+        await until(lambda: narrow_database.writes_waiting == len(others))
+    results = await asyncio.gather(running, *queued)
+
+    assert [r.outcome for r in results] == [JoinOutcome.JOINED] * 4
+    xmins = await _xmins(db, ["u0", "u1", "u2", "u3"])
+    assert xmins["u1"] == xmins["u2"] == xmins["u3"] != xmins["u0"]
+
+
+async def test_a_join_waiting_on_another_transaction_does_not_hold_up_the_others(
     db: asyncpg.Pool, database: PgDatabase, clean: None
 ) -> None:
     first, *others = await _live(db, 4)
     request_id = str(uuid.uuid4())
-    # The first join's batch waits on its idempotency key, which this transaction is still
-    # inserting: the batch stays running while the joins of three other livestreams arrive.
+    # Another transaction is inserting the first join's idempotency key: the join must wait for
+    # it, but the batch gives up on it after BATCH_LOCK_TIMEOUT and the join waits alone.
     async with held(
         db,
         "INSERT INTO idempotency_keys (caller, method, request_id, resource_id, expire_time)"
         " VALUES ('u0', 'JoinLivestream', $1, gen_random_uuid(), now() + interval '1 hour')",
         request_id,
     ):
-        running = asyncio.create_task(_join(database, _pending(first, "u0", request_id)))
-        await until(lambda: blocked_on_a_lock(db, "try_join_livestreams"))
-        queued = [
-            asyncio.create_task(_join(database, _pending(ls, f"u{i}")))
-            for i, ls in enumerate(others, start=1)
-        ]
-        await until(lambda: database.writes_waiting == len(others))
-    results = await asyncio.gather(running, *queued)
-
-    assert [r.outcome for r in results] == [JoinOutcome.JOINED] * 4
-    xmins = await _xmins(db, ["u0", "u1", "u2", "u3"])
-    assert xmins["u1"] == xmins["u2"] == xmins["u3"] != xmins["u0"]
+        waiting = asyncio.create_task(_join(database, _pending(first, "u0", request_id)))
+        await until(lambda: blocked_on_a_lock(db, "join_livestream("))
+        served = await asyncio.gather(
+            *(_join(database, _pending(ls, f"u{i}")) for i, ls in enumerate(others, start=1))
+        )
+        assert [r.outcome for r in served] == [JoinOutcome.JOINED] * 3
+        assert not waiting.done()
+    joined = await waiting
+    assert joined.outcome is JoinOutcome.JOINED
 
 
 async def test_a_held_livestream_is_left_out_of_the_batch_and_joined_once_released(
