@@ -11,15 +11,19 @@
 -- takes its livestream's lock with SKIP LOCKED (a row already locked by this statement is not
 -- skipped), and a join whose livestream is held by another transaction comes back BUSY, with
 -- nothing written for it; the API then runs it in that livestream's own batch, which waits for the
--- lock (favorited/store/database.py). Every other wait (an idempotency key or a participant key
--- being inserted by another transaction) is as before: rare, and a failed batch is answered join
--- by join.
+-- lock (favorited/store/database.py). Any other lock (an idempotency key or a participant key
+-- another transaction is inserting) it waits for 100 ms at most: while it waits, the batch holds
+-- the rows of the livestreams it already joined and the API process's one join lane. Past that
+-- the statement fails whole with lock_not_available (nothing kept), each join is retried alone,
+-- and one that meets the lock again counts as held and waits in its livestream's own lane.
 CREATE FUNCTION try_join_livestreams(
     p_participant_ids uuid[], p_livestream_ids uuid[], p_user_ids text[],
     p_display_names text[], p_roles text[], p_metadata text[], p_request_ids text[],
     p_request_ttl_s double precision[]
 ) RETURNS SETOF join_result LANGUAGE plpgsql AS $$
 BEGIN
+    -- For this statement's transaction only (autocommit: this statement).
+    PERFORM set_config('lock_timeout', '100ms', true);
     FOR i IN 1 .. coalesce(array_length(p_participant_ids, 1), 0) LOOP
         PERFORM 1 FROM livestreams WHERE id = p_livestream_ids[i] FOR NO KEY UPDATE SKIP LOCKED;
         -- Not locked: either another transaction holds the row, or there is no such livestream

@@ -38,7 +38,7 @@ _ABORTED: tuple[type[BaseException], ...] = (
 )
 
 
-# A shared statement's lock wait ran out (BATCH_LOCK_TIMEOUT, migrations/0011): a write that
+# A shared statement's lock wait ran out (BATCH_LOCK_TIMEOUT, migrations/0010): a write that
 # meets it alone counts as held, and is redone by the one-row statement, which waits, outside the
 # lane (a whole batch that meets it is answered write by write by StatementBatcher first).
 _LOCK_WAIT_RAN_OUT = asyncpg.exceptions.LockNotAvailableError
@@ -73,7 +73,7 @@ class PgDatabase:
         self._acquire_timeout_s = acquire_timeout_s
         # Joins go first into one batch at a time for the whole process, over every livestream,
         # by statements that never wait on a livestream row and wait on any other lock for
-        # BATCH_LOCK_TIMEOUT at most (migrations/0010, 0011): joins spread over many livestreams
+        # BATCH_LOCK_TIMEOUT at most (migrations/0010): joins spread over many livestreams
         # share commits. A join whose livestream is held by another transaction (a long end,
         # another process's join batch) comes back None and then waits in its livestream's own
         # lane, so a held livestream holds up its own joins only. Concurrent joins have no order:

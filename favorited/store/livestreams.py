@@ -15,7 +15,7 @@ from favorited.domain import models
 from favorited.store.pool import Connection
 
 # How long a statement shared by concurrent writes may wait for another transaction's lock before
-# it fails (lock_not_available) and its writes are retried one by one (migrations/0011 for joins).
+# it fails (lock_not_available) and its writes are retried one by one (migrations/0010 for joins).
 BATCH_LOCK_TIMEOUT = "100ms"
 
 COLUMNS = """

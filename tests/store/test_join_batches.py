@@ -8,6 +8,7 @@ from that statement with nothing written and then waits in its livestream's own 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import asyncpg
@@ -48,16 +49,8 @@ def _pending(livestream_id: str, user: str, request_id: str | None = None) -> Pe
 
 
 async def _join(database: PgDatabase, join: PendingJoin) -> models.JoinResult:
-    return await database.join(
-        participant_id=join.participant_id,
-        livestream_id=join.livestream_id,
-        user_id=join.user_id,
-        display_name=join.display_name,
-        role=join.role,
-        metadata=join.metadata,
-        request_id=join.request_id,
-        request_ttl_s=join.request_ttl_s,
-    )
+    # PendingJoin's fields are PgDatabase.join's arguments.
+    return await database.join(**dataclasses.asdict(join))
 
 
 async def _xmins(db: asyncpg.Pool, users: list[str]) -> dict[str, str]:
