@@ -12,6 +12,7 @@ import jwt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from jwt.algorithms import HMACAlgorithm
 from jwt.warnings import InsecureKeyLengthWarning
 from livekit import api
 
@@ -143,3 +144,24 @@ def test_segments_outside_the_alphabet_are_refused(verifier: WebhookVerifier) ->
     for forged in (f"{header}.{payload}!.{signature}", f"{header}.{payload}.{signature}+"):
         with pytest.raises(SignatureError):
             verifier.verify(BODY, forged)
+
+
+def test_the_secret_is_checked_once_not_per_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[bytes | str] = []
+    check = HMACAlgorithm.prepare_key
+
+    def counting(self: HMACAlgorithm, key: str | bytes) -> bytes:
+        checked.append(key)
+        return check(self, key)
+
+    tokens = [_token(jti=str(i)) for i in range(3)]  # signing prepares the key too
+    monkeypatch.setattr(HMACAlgorithm, "prepare_key", counting)
+    verifier = WebhookVerifier(LIVEKIT_KEY, LIVEKIT_SECRET)
+    for token in tokens:
+        assert verifier.verify(BODY, token).event == "room_started"
+    assert checked == [LIVEKIT_SECRET.encode()]
+
+
+def test_a_secret_that_is_a_key_document_is_refused_when_built() -> None:
+    with pytest.raises(jwt.InvalidKeyError):
+        WebhookVerifier(LIVEKIT_KEY, "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n")
