@@ -90,8 +90,9 @@ RETURNING {COLUMNS}
 # Ending is one statement (end_livestream, migrations/0007): the livestream and all of its JOINED
 # participants, however many, and one LIVESTREAM_ENDED event.
 _END = "SELECT end_livestream($1)"
-# Ending a livestream of 100,000 participants is one statement, but a long one (100,000 rows and
-# their index entries): it gets its own, longer, timeout instead of DATABASE_TIMEOUT_SECONDS.
+# Ending a livestream of 100,000 participants is one statement, but a long one (100,000 new row
+# versions, heap-only where their pages have room: migrations/0011): it gets its own, longer,
+# timeout instead of DATABASE_TIMEOUT_SECONDS.
 END_TIMEOUT_S = 120.0
 END_TIMEOUT = f"SET LOCAL statement_timeout = '{int(END_TIMEOUT_S * 1000)}ms'"
 _LIST_LIVE = f"""

@@ -18,6 +18,7 @@ from livekit import api
 
 from favorited.webhooks.verify import (
     MalformedEventError,
+    PreparedHS256,
     SegmentCheckingJWS,
     SignatureError,
     WebhookVerifier,
@@ -162,6 +163,28 @@ def test_the_secret_is_checked_once_not_per_token(monkeypatch: pytest.MonkeyPatc
     assert checked == [LIVEKIT_SECRET.encode()]
 
 
+_PEM = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+
+
 def test_a_secret_that_is_a_key_document_is_refused_when_built() -> None:
     with pytest.raises(jwt.InvalidKeyError):
-        WebhookVerifier(LIVEKIT_KEY, "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n")
+        WebhookVerifier(LIVEKIT_KEY, _PEM)
+
+
+def test_any_key_but_the_prepared_secret_itself_is_checked_again() -> None:
+    hs256 = PreparedHS256(LIVEKIT_SECRET.encode())
+    with pytest.raises(jwt.InvalidKeyError):
+        hs256.prepare_key(_PEM.encode())
+    copy = bytes(bytearray(hs256.secret))  # equal bytes, another object
+    checked: list[bytes | str] = []
+    original = HMACAlgorithm.prepare_key
+
+    def counting(self: HMACAlgorithm, key: str | bytes) -> bytes:
+        checked.append(key)
+        return original(self, key)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(HMACAlgorithm, "prepare_key", counting)
+        assert hs256.prepare_key(copy) == hs256.secret
+        assert hs256.prepare_key(hs256.secret) is hs256.secret
+    assert checked == [copy]
