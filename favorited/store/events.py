@@ -88,8 +88,15 @@ class PgEventLog:
             row = await conn.fetchrow(_LIVESTREAM, livestream_id)
             if row is None:
                 return None
-            participants = await PgParticipantRepository(conn).list_joined(livestream_id)
-        livestream = to_livestream(row)
+            livestream = to_livestream(row)
+            # An ended livestream has no JOINED participant (its end left them all, and it takes
+            # no joins), while the roster key still holds every one its end left (0011): not
+            # read for nothing.
+            participants = (
+                []
+                if livestream.status is models.LivestreamStatus.ENDED
+                else await PgParticipantRepository(conn).list_joined(livestream_id)
+            )
         return Snapshot(
             livestream=livestream,
             participants=participants,
