@@ -27,6 +27,11 @@ SELECT gen_random_uuid(), $1, $2 || g, 'Viewer ' || g, 'VIEWER', $5,
        CASE WHEN $5 THEN 'PA_' || $2 || g END, CASE WHEN $5 THEN $6 END
 FROM generate_series($3::int, $4::int) g
 """
+_BIND_SIDS = """
+UPDATE participants SET connected = true, livekit_participant_sid = 'PA_' || user_id,
+                        livekit_room_sid = $2
+WHERE livestream_id = $1 AND user_id = ANY($3::text[])
+"""
 _CHUNK = 20_000
 
 
@@ -59,3 +64,13 @@ async def joined_participants(
         await conn.execute(
             _PARTICIPANTS, stream.id, user_prefix, start, end, connected, stream.room_sid
         )
+
+
+async def bind_sids(conn: Connection, stream: Stream, count: int, *, user_prefix: str) -> None:
+    """Mark `joined_participants`' (unconnected) viewers connected, with their LiveKit sids, in
+    a second pass, as participant_joined webhooks do after JoinLivestream: the rows grow and
+    their first versions stay on the pages, as in production (migrations/0011 says why that
+    matters to the end)."""
+    for start in range(1, count + 1, _CHUNK):
+        users = [f"{user_prefix}{g}" for g in range(start, min(start + _CHUNK - 1, count) + 1)]
+        await conn.execute(_BIND_SIDS, stream.id, stream.room_sid, users)

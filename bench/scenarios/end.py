@@ -12,7 +12,7 @@ from typing import ClassVar
 import aiohttp
 import grpc
 
-from bench.fixtures import Stream, joined_participants
+from bench.fixtures import Stream, bind_sids, joined_participants
 from bench.livekit_webhooks import Signer, room_event
 from bench.procs import Child
 from bench.results import Measurement, Spec, Yardstick
@@ -96,9 +96,12 @@ class End100k(Scenario):
             reply.livestream.id, reply.livestream.room_name, reply.livestream.livekit_room_sid
         )
         async with self.env.db.acquire() as conn:
+            # Joined first, connected by their webhooks after, as in production: the end's
+            # update then meets pages that already hold the sid updates' row versions.
             await joined_participants(
-                conn, stream, size, user_prefix=f"e{self.round}-", connected=True
+                conn, stream, size, user_prefix=f"e{self.round}-", connected=False
             )
+            await bind_sids(conn, stream, size, user_prefix=f"e{self.round}-")
             # As autovacuum would have by then: the planner knows the table's size.
             await conn.execute("ANALYZE participants")
         return stream
