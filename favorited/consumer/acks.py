@@ -10,7 +10,7 @@ Only that prefix is acked: a message still being applied (an older one in anothe
 or one retrying in place) holds back every newer tag, so a multiple ack never covers a message
 whose event has not committed — exactly once is unchanged. Held back, though, they stay unacked,
 and unacked messages fill the channel's prefetch: behind a room's long transaction (an end of
-100,000 participants takes seconds) the broker would stop delivering to every lane within a
+100,000 participants takes about a second) the broker would stop delivering to every lane within a
 fraction of a second. So once `held_back_max` applied messages wait behind an older one, they
 are acked one by one, and the prefetch window keeps moving. Messages returned (nack) or
 dead-lettered (reject) are settled on their own, at once, and leave the run; the multiple ack is

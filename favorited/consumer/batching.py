@@ -11,10 +11,10 @@ is never waited for).
 Lanes and transactions are separate numbers. At most `transactions` lanes apply at once, and a lane
 collects its batch only once it holds a transaction slot, so what arrived while it waited joins
 the same commit: the fewer transactions run at once, the bigger each one is (PostgreSQL's cost per
-event falls steeply with the batch size). More lanes than slots keeps a room's long transaction (an
-end of 100,000 participants takes seconds) from holding up more than its own lane's rooms: the
-others go on through the remaining slots, and acks.py acks their messages one by one once many
-wait behind the long one, so the prefetch window keeps moving.
+event falls steeply with the batch size). More lanes than slots keeps a room's long transaction
+(an end of 100,000 participants takes about a second) from holding up more than its own lane's
+rooms: the others go on through the remaining slots, and acks.py acks their messages one by one
+once many wait behind the long one, so the prefetch window keeps moving.
 
 A batch that fails for a reason other than a transient one is re-applied event by event, so only
 the event at fault fails and the others are not held back by it.
