@@ -17,6 +17,7 @@ from favorited.domain import models
 from favorited.domain.models import JoinOutcome
 from favorited.store.database import PgDatabase
 from favorited.store.participants import PendingJoin
+from tests.support.joins import pending_join
 from tests.support.locks import blocked_on_a_lock, held
 from tests.support.waiting import until
 
@@ -33,19 +34,6 @@ RETURNING id::text
 async def _live(db: asyncpg.Pool, count: int) -> list[str]:
     rows = await db.fetch(_LIVE, f"batch-{uuid.uuid4().hex[:8]}", count)
     return [row["id"] for row in rows]
-
-
-def _pending(livestream_id: str, user: str, request_id: str | None = None) -> PendingJoin:
-    return PendingJoin(
-        participant_id=str(uuid.uuid4()),
-        livestream_id=livestream_id,
-        user_id=user,
-        display_name=user,
-        role=models.Role.VIEWER,
-        metadata={},
-        request_id=request_id,
-        request_ttl_s=3600,
-    )
 
 
 async def _join(database: PgDatabase, join: PendingJoin) -> models.JoinResult:
@@ -67,9 +55,9 @@ async def test_joins_of_several_livestreams_arriving_during_a_batch_share_the_ne
     # The pool's only connection is ours: the first join's batch (its task runs first) waits for
     # it while the joins of three other livestreams arrive and queue behind it.
     async with narrow_database.autocommit():
-        running = asyncio.create_task(_join(narrow_database, _pending(first, "u0")))
+        running = asyncio.create_task(_join(narrow_database, pending_join(first, "u0")))
         queued = [
-            asyncio.create_task(_join(narrow_database, _pending(ls, f"u{i}")))
+            asyncio.create_task(_join(narrow_database, pending_join(ls, f"u{i}")))
             for i, ls in enumerate(others, start=1)
         ]
         await until(lambda: narrow_database.writes_waiting == len(others))
@@ -93,10 +81,10 @@ async def test_a_join_waiting_on_another_transaction_does_not_hold_up_the_others
         " VALUES ('u0', 'JoinLivestream', $1, gen_random_uuid(), now() + interval '1 hour')",
         request_id,
     ):
-        waiting = asyncio.create_task(_join(database, _pending(first, "u0", request_id)))
+        waiting = asyncio.create_task(_join(database, pending_join(first, "u0", request_id)))
         await until(lambda: blocked_on_a_lock(db, "join_livestream("))
         served = await asyncio.gather(
-            *(_join(database, _pending(ls, f"u{i}")) for i, ls in enumerate(others, start=1))
+            *(_join(database, pending_join(ls, f"u{i}")) for i, ls in enumerate(others, start=1))
         )
         assert [r.outcome for r in served] == [JoinOutcome.JOINED] * 3
         assert not waiting.done()
@@ -109,9 +97,11 @@ async def test_a_held_livestream_is_left_out_of_the_batch_and_joined_once_releas
 ) -> None:
     busy, free = await _live(db, 2)
     async with held(db, "SELECT 1 FROM livestreams WHERE id = $1 FOR UPDATE", busy):
-        waiting = asyncio.create_task(_join(database, _pending(busy, "waits")))
+        waiting = asyncio.create_task(_join(database, pending_join(busy, "waits")))
         await until(lambda: blocked_on_a_lock(db, "join_livestream"))
-        served = await asyncio.gather(*(_join(database, _pending(free, f"f{i}")) for i in range(5)))
+        served = await asyncio.gather(
+            *(_join(database, pending_join(free, f"f{i}")) for i in range(5))
+        )
         assert [r.outcome for r in served] == [JoinOutcome.JOINED] * 5
         assert not waiting.done()
     joined = await waiting
@@ -124,7 +114,12 @@ async def test_the_statement_answers_busy_for_a_held_livestream_and_writes_nothi
 ) -> None:
     busy, free = await _live(db, 2)
     missing = str(uuid.uuid4())
-    joins = [_pending(busy, "a"), _pending(free, "b"), _pending(missing, "c"), _pending(busy, "d")]
+    joins = [
+        pending_join(busy, "a"),
+        pending_join(free, "b"),
+        pending_join(missing, "c"),
+        pending_join(busy, "d"),
+    ]
     async with (
         held(db, "SELECT 1 FROM livestreams WHERE id = $1 FOR NO KEY UPDATE", busy),
         database.autocommit() as work,

@@ -5,7 +5,6 @@ Driven with joins, the batcher's first user, in per-livestream lanes."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Sequence
 
 import asyncpg
@@ -16,6 +15,7 @@ from favorited.domain import models
 from favorited.domain.models import JoinOutcome, JoinResult
 from favorited.store.batcher import StatementBatcher
 from favorited.store.participants import PendingJoin
+from tests.support.joins import pending_join
 from tests.support.waiting import until
 
 
@@ -24,16 +24,7 @@ def _by_livestream(join: PendingJoin) -> str:
 
 
 def _join(user: str, livestream: str = "ls") -> PendingJoin:
-    return PendingJoin(
-        participant_id=str(uuid.uuid4()),
-        livestream_id=livestream,
-        user_id=user,
-        display_name=user,
-        role=models.Role.VIEWER,
-        metadata={},
-        request_id=None,
-        request_ttl_s=60,
-    )
+    return pending_join(livestream, user)
 
 
 def _result(join: PendingJoin, outcome: JoinOutcome = JoinOutcome.FULL) -> JoinResult:
