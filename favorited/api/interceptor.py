@@ -16,7 +16,7 @@ import grpc
 from grpc_status import rpc_status
 
 from favorited import errors
-from favorited.api import auth
+from favorited.api import auth, wire
 from favorited.api.errors import code_for, internal_status, to_status
 from favorited.metrics import Metrics
 
@@ -68,7 +68,8 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(method, cast(Streaming, handler.unary_stream)),
                 request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                # A stream may yield bytes it serialized once for many streams (wire.py).
+                response_serializer=wire.passing_bytes(handler.response_serializer),
             )
         return handler
 

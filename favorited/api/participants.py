@@ -59,12 +59,14 @@ class ParticipantServicer(pb_grpc.ParticipantServiceServicer):
             next_page_token=page.next_page_token,
         )
 
-    def WatchParticipants(
+    def WatchParticipants(  # type: ignore[override]  # bytes: see below
         self, request: pb.WatchParticipantsRequest, context: Context
-    ) -> AsyncIterator[pb.WatchParticipantsResponse]:
+    ) -> AsyncIterator[pb.WatchParticipantsResponse | bytes]:
         # The Watcher's stream itself, not one re-yielded: a stream lives for hours, and a
         # generator layer more is a frame per stream and a hop per message (the interceptor
-        # iterates it, with the caller already bound, and maps what this call raises).
+        # iterates it, with the caller already bound, and maps what this call raises). Change
+        # batches come as the bytes of a message serialized once for every watcher; the
+        # interceptor's serializer sends them as they are (wire.py).
         livestream_id = convert.livestream_id("livestream_id", request.livestream_id)
         return self._watcher.watch_participants(
             current_caller(),

@@ -52,11 +52,12 @@ def encode_change(change: ParticipantChange) -> ppb.WatchParticipantsResponse:
     return ppb.WatchParticipantsResponse(change=event)
 
 
-def encode_batch(entries: list[tuple[ParticipantChange, Any]]) -> ppb.WatchParticipantsResponse:
-    """One `changes` message from ring entries whose messages encode_change built."""
+def encode_batch(entries: list[tuple[ParticipantChange, Any]]) -> bytes:
+    """One `changes` message from ring entries whose messages encode_change built, serialized:
+    the feed builds it once for every watcher at that position (wire.py)."""
     return ppb.WatchParticipantsResponse(
         changes=ppb.ParticipantEvents(events=[message.change for _, message in entries])
-    )
+    ).SerializeToString()
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -133,7 +134,7 @@ class Watcher:
         after_sequence: int,
         *,
         batch: bool = False,
-    ) -> AsyncIterator[ppb.WatchParticipantsResponse]:
+    ) -> AsyncIterator[ppb.WatchParticipantsResponse | bytes]:
         if after_sequence < 0:
             raise errors.InvalidArgumentError.single("after_sequence", "must not be negative")
         # This frame lives as long as the stream, with thousands of streams open at once: the
@@ -204,15 +205,15 @@ class Watcher:
 
     async def _catch_up(
         self, livestream_id: str, position: _Position, batch: bool
-    ) -> AsyncIterator[ppb.WatchParticipantsResponse]:
+    ) -> AsyncIterator[ppb.WatchParticipantsResponse | bytes]:
         """The snapshot (position.cursor == 0) or the replay after position.cursor; then
         position says where the live part starts and whether the stream is over already."""
         if position.cursor == 0:
             snapshot = await self._log.snapshot(livestream_id)
             if snapshot is None:
                 raise errors.LivestreamNotFoundError(livestream_id)
-            for message in _snapshot_pages(snapshot.participants, snapshot.sequence):
-                yield message
+            for page in _snapshot_pages(snapshot.participants, snapshot.sequence):
+                yield page
             position.cursor, ended = snapshot.sequence, snapshot.livestream.status.terminal
         else:
             ended = await self._check_resumable(livestream_id, position.cursor)
@@ -242,7 +243,7 @@ class Watcher:
 
     async def _replay(
         self, livestream_id: str, cursor: int, batch: bool
-    ) -> AsyncIterator[tuple[ppb.WatchParticipantsResponse, int]]:
+    ) -> AsyncIterator[tuple[ppb.WatchParticipantsResponse | bytes, int]]:
         while True:
             changes = await self._log.after(livestream_id, cursor, _REPLAY_BATCH)
             if batch and changes:

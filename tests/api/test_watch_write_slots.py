@@ -33,7 +33,8 @@ INSERT INTO livestreams (id, room_name, title, created_by, max_participants, roo
                          empty_timeout_s, status, start_time)
 VALUES ($1, $2, 't', 'host', 10, 11, 60, 'LIVE', now())
 """
-Messages = AsyncGenerator[ppb.WatchParticipantsResponse, None]
+# Change batches come serialized, as grpc sends them (favorited/api/wire.py).
+Messages = AsyncGenerator[ppb.WatchParticipantsResponse | bytes, None]
 
 _JOIN = """
 INSERT INTO participants (id, livestream_id, user_id, display_name, role)
@@ -101,7 +102,7 @@ async def parts(
 async def stream(parts: Parts, db: asyncpg.Pool) -> AsyncIterator[tuple[Messages, WriteSlots, str]]:
     """A non-batch WatchParticipants stream past its snapshot, with two changes waiting."""
     messages = parts.open()
-    first = await anext(messages)
+    first = await _next(messages)
     assert first.snapshot.complete
     for user in ("a", "b"):
         await db.execute(_JOIN, parts.livestream_id, user)
@@ -114,7 +115,7 @@ async def test_each_message_takes_its_own_slot_and_gives_it_back_before_the_next
     stream: tuple[Messages, WriteSlots, str],
 ) -> None:
     messages, writes, _ = stream
-    assert (await anext(messages)).change.participant.user_id == "a"  # suspended holding a slot
+    assert (await _next(messages)).change.participant.user_id == "a"  # suspended holding a slot
     other = asyncio.create_task(writes.acquire())
     await asyncio.sleep(0)
     assert not other.done(), "the message being written holds the only slot"
@@ -144,7 +145,7 @@ async def test_a_batch_waiting_for_its_slot_leaves_with_what_arrived_meanwhile(
     messages = parts.open(batch=True)
     batch: asyncio.Task[ppb.WatchParticipantsResponse] | None = None
     try:
-        assert (await anext(messages)).snapshot.complete
+        assert (await _next(messages)).snapshot.complete
         held = await parts.writes.acquire()  # every write slot is busy
         await db.execute(_JOIN, parts.livestream_id, "a")
         parts.hub.on_participant_events(parts.livestream_id)
@@ -169,7 +170,11 @@ async def test_a_batch_waiting_for_its_slot_leaves_with_what_arrived_meanwhile(
 
 
 async def _next(messages: Messages) -> ppb.WatchParticipantsResponse:
-    return await anext(messages)
+    """The next message as a client reads it."""
+    message = await anext(messages)
+    if isinstance(message, bytes):
+        return ppb.WatchParticipantsResponse.FromString(message)
+    return message
 
 
 async def test_a_feed_reader_is_entered_once(parts: Parts) -> None:
