@@ -45,7 +45,7 @@ class Settings:
     webhook_queue: str  # WEBHOOK_QUEUE (favorited.webhooks): quorum queue; DLQ is `<name>.dlq`
     webhook_max_deliveries: int  # WEBHOOK_MAX_DELIVERIES (5): then the message is dead-lettered
     webhook_publish_timeout_s: float  # WEBHOOK_PUBLISH_TIMEOUT_SECONDS (2): confirm wait, then 503
-    event_loop: str  # EVENT_LOOP (uvloop | asyncio; uvloop): loop of `webhooks` and `consumer`
+    event_loop: str  # EVENT_LOOP (uvloop | asyncio; uvloop): loop of `api`, `webhooks`, `consumer`
     inbox_retention_hours: int  # INBOX_RETENTION_HOURS (168): how long event ids are remembered
     event_retention_hours: int  # EVENT_RETENTION_HOURS (24): WatchParticipants replay window
     reconciliation_grace_s: int  # RECONCILIATION_GRACE_SECONDS (120): JOINED but absent this long

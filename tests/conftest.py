@@ -3,6 +3,7 @@ built by the production composition root, called through the generated stubs."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -11,6 +12,7 @@ from datetime import timedelta
 import asyncpg
 import grpc
 import pytest
+import uvloop
 
 from favorited.api.auth import Authenticator
 from favorited.app import ApiApp
@@ -27,6 +29,17 @@ ADMIN_DSN = os.environ.get(
 )
 
 Metadata = tuple[tuple[str, str], ...]
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The loop the tests, and the servers they start in-process, run on: uvloop, the one every
+    favorited process runs on by default; FAVORITED_TEST_EVENT_LOOP=asyncio runs them on
+    asyncio's own (EVENT_LOOP=asyncio's)."""
+    if os.environ.get("FAVORITED_TEST_EVENT_LOOP", "uvloop") == "asyncio":
+        return {"asyncio": asyncio.new_event_loop}
+    return {"uvloop": uvloop.new_event_loop}
 
 
 def make_settings(database_url: str, livekit_url: str, **extra: str) -> Settings:

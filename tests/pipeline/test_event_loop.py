@@ -1,5 +1,5 @@
-"""`favorited webhooks` and `favorited consumer` run on the loop EVENT_LOOP names (uvloop unless
-told otherwise), and the pipeline works end to end on it."""
+"""`favorited api`, `webhooks` and `consumer` run on the loop EVENT_LOOP names (uvloop unless told
+otherwise), and the pipeline and the API's streams work end to end on it."""
 
 from __future__ import annotations
 
@@ -8,16 +8,23 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import asyncpg
+import grpc
 import pytest
 
 from favorited.config import Settings
-from tests.conftest import LIVEKIT_KEY, LIVEKIT_SECRET
+from favorited_api.v1 import livestream_service_pb2_grpc as ls_grpc
+from favorited_api.v1 import participant_service_pb2 as ppb
+from favorited_api.v1 import participant_service_pb2_grpc as ps_grpc
+from tests.api.helpers import create, join
+from tests.conftest import JWT_SECRET, LIVEKIT_KEY, LIVEKIT_SECRET, Metadata
 from tests.pipeline.conftest import WEBHOOK_PATH, eventually
 from tests.support.livekit_webhooks import event_body, sid, sign
+from tests.support.streams import read
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -29,6 +36,9 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
         "LIVEKIT_URL": settings.livekit_url or "",
         "LIVEKIT_API_KEY": LIVEKIT_KEY,
         "LIVEKIT_API_SECRET": LIVEKIT_SECRET,
+        "FAVORITED_JWT_SECRET": JWT_SECRET,
+        "GRPC_HOST": "127.0.0.1",
+        "GRPC_PORT": "0",
         "AMQP_URL": settings.amqp_url,
         "WEBHOOK_QUEUE": settings.webhook_queue,
         "WEBHOOK_MAX_DELIVERIES": str(settings.webhook_max_deliveries),
@@ -103,7 +113,39 @@ async def test_shim_and_consumer_run_on_uvloop_by_default_and_apply_webhooks(
     assert (shim_exit, consumer_exit) == (0, 0)  # SIGTERM still drains and exits cleanly
 
 
-@pytest.mark.parametrize("command", ["webhooks", "consumer"])
+async def test_api_runs_on_uvloop_by_default_and_streams_batches(
+    pipeline_settings: Settings, auth: Callable[..., Metadata], room_name: str, clean: None
+) -> None:
+    api = await _Process.start("api", _env(pipeline_settings))
+    try:
+        assert (await api.record("process starting"))["event_loop"] == "uvloop"
+        target = f"127.0.0.1:{(await api.record('gRPC API listening'))['port']}"
+        async with grpc.aio.insecure_channel(target) as channel:
+            livestreams = ls_grpc.LivestreamServiceStub(channel)
+            participants = ps_grpc.ParticipantServiceStub(channel)
+            ls = await create(livestreams, auth("alice"), room_name)  # through LiveKit's API
+            stream = participants.WatchParticipants(
+                ppb.WatchParticipantsRequest(livestream_id=ls.id, batch_changes=True),
+                metadata=auth("w"),
+            )
+            assert (await read(stream)).snapshot.complete
+            for user in ("bob", "carol"):
+                await join(participants, auth(user), ls.id)
+            # A batch goes out as bytes serialized once (favorited/api/wire.py); the client
+            # reads the same changes, in order, however they were grouped.
+            users: list[str] = []
+            while len(users) < 2:
+                message = await read(stream)
+                assert message.WhichOneof("event") == "changes"
+                users += [e.participant.user_id for e in message.changes.events]
+            assert users == ["bob", "carol"]
+            stream.cancel()
+    finally:
+        exit_code = await api.terminate()
+    assert exit_code == 0  # SIGTERM: drain and exit cleanly, on uvloop too
+
+
+@pytest.mark.parametrize("command", ["api", "webhooks", "consumer"])
 async def test_event_loop_asyncio_turns_uvloop_off(
     pipeline_settings: Settings, command: str, clean: None
 ) -> None:
