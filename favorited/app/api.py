@@ -87,6 +87,8 @@ class ApiApp:
             ring_size=settings.watch_buffer_events,
             stall_s=settings.watch_stall_s,
             encode=encode_change,
+            # Heartbeats go out after WATCH_HEARTBEAT_SECONDS of silence, a quarter later at most.
+            tick_s=settings.watch_heartbeat_s / 4,
         )
         livestream_hub = LivestreamHub(event_log)
         notifier = PgNotifier(

@@ -7,6 +7,11 @@ the ring would drop, or when a watcher has not moved for `stall_s`: a burst (a r
 ending) is paced to the watchers that keep up, and only a watcher that stalls falls out of the
 ring and is cut off, to resume from its sequence.
 
+A watcher waiting for a change owns no timer: its feed announces a tick every `tick_s` while the
+livestream is quiet, and a waiting watcher whose heartbeat is due returns then. One timer per
+feed instead of one per wait: ~4 µs less per message and ~0.3 KB less per waiting watcher with
+thousands of them (docs/performance.md, session 9).
+
 A watcher that opted in to batches takes every entry after its position (up to a bound) as one
 message. The feed builds that message once per (first, last) sequence range and hands the same
 object to every watcher at that position: with thousands of watchers at the head, a pass over
@@ -46,6 +51,7 @@ class ParticipantFeed:
         encode: Callable[[ParticipantChange], Any],
         ring_size: int,
         stall_s: float,
+        tick_s: float,
     ) -> None:
         self.livestream_id = livestream_id
         self._log = log_
@@ -53,6 +59,7 @@ class ParticipantFeed:
         self._ring: deque[Entry] = deque()
         self._ring_size = ring_size
         self._stall_s = stall_s
+        self._tick_s = tick_s
         self.head = head  # the last sequence read from the log
         # (first sequence, last sequence) -> the batch message built for that range; emptied
         # whenever the ring changes, so an entry never outlives the ring entries it was made of.
@@ -83,7 +90,12 @@ class ParticipantFeed:
 
     async def run(self) -> None:
         while not self.finished:
-            await self._wake.wait()
+            try:
+                async with asyncio.timeout(self._tick_s):
+                    await self._wake.wait()
+            except TimeoutError:
+                self._announce()  # a tick: waiting watchers look whether a heartbeat is due
+                continue
             self._wake.clear()
             try:
                 await self._read_all()
@@ -222,22 +234,19 @@ class Reader:
         self.feed.advanced(self._token, sequence)
 
     async def next(self, sequence: int, timeout_s: float, limit: int | None = None) -> list[Entry]:
-        """Entries after `sequence` (at most `limit`), waiting up to `timeout_s` for some; []
-        after silence.
+        """Entries after `sequence` (at most `limit`), waiting for some; [] after at least
+        `timeout_s` of silence, at the feed's first tick after it.
 
         Raises Finished, Overflowed or Closing.
         """
         feed = self.feed
-        signal = feed.change_signal()
-        entries = feed.after(sequence, limit)
-        if entries:
-            return entries
-        try:
-            async with asyncio.timeout(timeout_s):
-                await signal.wait()
-        except TimeoutError:
-            return []
-        return feed.after(sequence, limit)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            signal = feed.change_signal()
+            entries = feed.after(sequence, limit)
+            if entries or time.monotonic() >= deadline:
+                return entries
+            await signal.wait()
 
     def ready(self, sequence: int, limit: int | None = None) -> list[Entry]:
         """The entries after `sequence` (at most `limit`) now, without waiting.
@@ -259,10 +268,12 @@ class ParticipantHub:
         ring_size: int,
         stall_s: float,
         encode: Callable[[ParticipantChange], Any],
+        tick_s: float,
     ) -> None:
         self._log = log_
         self._ring_size = ring_size
         self._stall_s = stall_s
+        self._tick_s = tick_s
         self._encode = encode
         self._feeds: dict[str, ParticipantFeed] = {}
         self._closing = False
@@ -308,6 +319,7 @@ class ParticipantHub:
                     encode=self._encode,
                     ring_size=self._ring_size,
                     stall_s=self._stall_s,
+                    tick_s=self._tick_s,
                 )
                 self._feeds[livestream_id] = feed
                 feed.task = asyncio.create_task(

@@ -3,7 +3,10 @@ slow watchers cut off, coalesced figures, shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import itertools
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -424,5 +427,36 @@ async def test_heartbeats_on_idle_streams(
             kinds = [(await read(stream)).WhichOneof("event") for _ in range(3)]
             assert kinds == ["snapshot", "heartbeat", "heartbeat"]
             stream.cancel()
+    finally:
+        await app.stop()
+
+
+async def test_participant_heartbeats_come_after_the_silence_not_before(
+    database_url: str, emulator: LiveKitEmulator, clean: None, auth: Auth, room_name: str
+) -> None:
+    # Watchers share their feed's tick (a quarter of the heartbeat period) rather than owning a
+    # timer each; a heartbeat still waits for the silence on its own stream. A heartbeat on
+    # every tick would come 0.05 s apart here; the bound leaves room for a loaded machine.
+    app = await ApiApp.start(
+        make_settings(database_url, emulator.url, WATCH_HEARTBEAT_SECONDS="0.2")
+    )
+
+    async def gaps(stub: ps_grpc.ParticipantServiceStub, user: str, ls_id: str) -> list[float]:
+        request = ppb.WatchParticipantsRequest(livestream_id=ls_id)
+        stream = stub.WatchParticipants(request, metadata=auth(user))
+        assert (await read(stream)).snapshot.complete
+        times = [time.monotonic()]
+        for _ in range(3):
+            assert (await read(stream)).WhichOneof("event") == "heartbeat"
+            times.append(time.monotonic())
+        stream.cancel()
+        return [b - a for a, b in itertools.pairwise(times)]
+
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            ls = await create(ls_grpc.LivestreamServiceStub(channel), auth("alice"), room_name)
+            stub = ps_grpc.ParticipantServiceStub(channel)
+            for seen in await asyncio.gather(gaps(stub, "a", ls.id), gaps(stub, "b", ls.id)):
+                assert min(seen) >= 0.15, seen
     finally:
         await app.stop()

@@ -80,7 +80,7 @@ async def parts(
     # The service's pool (its JSON codecs); `db` is a plain one for the test's own SQL.
     pool = await create_pool(database_url, make_settings(database_url, emulator.url))
     log = PgEventLog(pool, timeout_s=5)
-    hub = ParticipantHub(log, ring_size=64, stall_s=30, encode=encode_change)
+    hub = ParticipantHub(log, ring_size=64, stall_s=30, encode=encode_change, tick_s=15)
     writes = ObservedSlots(1, hold_s=60)
     watcher = Watcher(
         log=log,
