@@ -11,8 +11,9 @@ RSS growth per open watcher.
 The readers are kept lean, because they share the two cores with the server and were, at the
 offered load, what limited the measured latency (97 % of a core with the server at 59 %): a
 watcher records each message as the run of sequences it carries (first, last, receipt time),
-checking that its length matches; one watcher in SAMPLE_EVERY also checks every sequence in it.
-Latency is still per change: every change of a run counts from its own commit.
+checking that its length matches; one watcher in SAMPLE_EVERY also checks every sequence in it;
+and it parses only the sequences of a message (bench/sequences.py). Latency is still per change:
+every change of a run counts from its own commit.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 import grpc
 
+from bench import sequences
 from bench.fixtures import Stream, live_livestreams
 from bench.procs import Child, cpu_seconds
 from bench.results import Measurement, Spec, Yardstick
@@ -144,6 +146,14 @@ class WatchScenario(Scenario):
         tasks: list[asyncio.Task[None]] = []
         try:
             stubs = [ps_grpc.ParticipantServiceStub(ch) for ch in channels]
+            readers: list[Reader] = [
+                ch.unary_stream(
+                    sequences.METHOD,
+                    request_serializer=sequences.serialize_request,
+                    response_deserializer=sequences.parse,
+                )
+                for ch in channels
+            ]
             joiner = stubs[0]
             await self._warm_up(stubs, joiner, warm)
             rss_before = api.rss_kib()
@@ -161,7 +171,7 @@ class WatchScenario(Scenario):
                 tasks.append(
                     asyncio.create_task(
                         _watch(
-                            stubs[i % len(stubs)],
+                            readers[i % len(readers)],
                             streams[watcher.livestream],
                             mds[i],
                             watcher,
@@ -341,8 +351,12 @@ def _events(message: ppb.WatchParticipantsResponse) -> list[ppb.ParticipantEvent
     return [message.change] if kind == "change" else []
 
 
+# WatchParticipants with bench/sequences.py's parser: messages carry only their sequences.
+Reader = grpc.aio.UnaryStreamMultiCallable[ppb.WatchParticipantsRequest, Any]
+
+
 async def _watch(
-    stub: ps_grpc.ParticipantServiceAsyncStub,
+    watch: Reader,
     stream: Stream,
     metadata: tuple[tuple[str, str], ...],
     watcher: Watcher,
@@ -355,12 +369,10 @@ async def _watch(
     created, and thousands of unanswered streams at once make the server refuse the excess
     (grpc.server.max_pending_requests) with CANCELLED.
     """
-    call: (
-        grpc.aio.UnaryStreamCall[ppb.WatchParticipantsRequest, ppb.WatchParticipantsResponse] | None
-    ) = None
+    call: grpc.aio.UnaryStreamCall[ppb.WatchParticipantsRequest, Any] | None = None
     try:
         async with opening:
-            call = stub.WatchParticipants(
+            call = watch(
                 ppb.WatchParticipantsRequest(livestream_id=stream.id, batch_changes=True),
                 metadata=metadata,
             )
@@ -369,7 +381,7 @@ async def _watch(
                 if read is grpc.aio.EOF:
                     watcher.error = "EOF"
                     return
-                message = cast(ppb.WatchParticipantsResponse, read)
+                message: Any = read
                 if message.HasField("snapshot") and message.snapshot.complete:
                     watcher.snapshot_sequence = message.snapshot.sequence
                     break
@@ -380,7 +392,7 @@ async def _watch(
             if read is grpc.aio.EOF:
                 return
             at = time.time()  # wall clock: compared with PostgreSQL's clock_timestamp()
-            message = cast(ppb.WatchParticipantsResponse, read)
+            message = read
             kind = message.WhichOneof("event")
             if kind == "changes":
                 events = message.changes.events
