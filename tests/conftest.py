@@ -37,9 +37,11 @@ def pytest_asyncio_loop_factories(
     """The loop the tests, and the servers they start in-process, run on: uvloop, the one every
     favorited process runs on by default; FAVORITED_TEST_EVENT_LOOP=asyncio runs them on
     asyncio's own (EVENT_LOOP=asyncio's)."""
-    if os.environ.get("FAVORITED_TEST_EVENT_LOOP", "uvloop") == "asyncio":
-        return {"asyncio": asyncio.new_event_loop}
-    return {"uvloop": uvloop.new_event_loop}
+    loops = {"uvloop": uvloop.new_event_loop, "asyncio": asyncio.new_event_loop}
+    name = os.environ.get("FAVORITED_TEST_EVENT_LOOP", "uvloop")
+    if name not in loops:
+        raise pytest.UsageError(f"FAVORITED_TEST_EVENT_LOOP={name!r}: uvloop or asyncio")
+    return {name: loops[name]}
 
 
 def make_settings(database_url: str, livekit_url: str, **extra: str) -> Settings:

@@ -26,7 +26,7 @@ from favorited.domain import models
 from favorited.store.events import ParticipantChange, PgEventLog
 from favorited.streams.livestreams import LatestState, LivestreamHub
 from favorited.streams.participants import ParticipantHub
-from favorited.streams.subscribers import Closing, Finished, Overflowed
+from favorited.streams.subscribers import Broken, Closing, Finished, Overflowed
 from favorited_api.v1 import livestream_service_pb2 as lpb
 from favorited_api.v1 import participant_service_pb2 as ppb
 
@@ -200,6 +200,13 @@ class Watcher:
             ) from None
         except Closing:
             raise _shutting_down() from None
+        except Broken:
+            raise errors.DependencyUnavailableError(
+                "The server stopped following this livestream's changes; resume with "
+                "after_sequence set to the last sequence received.",
+                reason="WATCH_FEED_FAILED",
+                livestream=livestream_id,
+            ) from None
         finally:
             self._limiter.release(user)
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from favorited import errors
 from favorited.store.events import ParticipantChange, PgEventLog
-from favorited.streams.subscribers import Closing, Finished, Overflowed
+from favorited.streams.subscribers import Broken, Closing, Finished, Overflowed
 from favorited.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ class ParticipantFeed:
         self._check_end = False
         self.finished = False
         self.closing = False
+        self.broken = False  # stopped on an unexpected error; the hub starts a fresh feed
         self.task: asyncio.Task[None] | None = None
 
     # -- the feed's side -------------------------------------------------------------------
@@ -100,6 +101,13 @@ class ParticipantFeed:
         self._ticker = asyncio.get_running_loop().call_later(self._tick_s, self._tick)
         try:
             await self._follow()
+        except Exception:
+            # Not retried: an error `_follow` does not expect says nothing of whether the next try
+            # could work. Its watchers are ended (to resume, on a fresh feed) rather than left
+            # waiting for changes that would never come.
+            log.exception("participant feed failed", extra={"livestream": self.livestream_id})
+            self.broken = True
+            self._announce()
         finally:
             if self._ticker is not None:
                 self._ticker.cancel()
@@ -174,6 +182,8 @@ class ParticipantFeed:
         dropped."""
         if self.closing:
             raise Closing
+        if self.broken:
+            raise Broken
         if sequence >= self.head:
             if self.finished:
                 raise Finished
@@ -248,7 +258,7 @@ class Reader:
         """Entries after `sequence` (at most `limit`), waiting for some; [] after at least
         `timeout_s` of silence, at the feed's first tick after it.
 
-        Raises Finished, Overflowed or Closing.
+        Raises Finished, Overflowed, Closing or Broken.
         """
         feed = self.feed
         deadline = time.monotonic() + timeout_s
@@ -262,7 +272,7 @@ class Reader:
     def ready(self, sequence: int, limit: int | None = None) -> list[Entry]:
         """The entries after `sequence` (at most `limit`) now, without waiting.
 
-        Raises Finished, Overflowed or Closing.
+        Raises Finished, Overflowed, Closing or Broken.
         """
         return self.feed.after(sequence, limit)
 
@@ -318,11 +328,11 @@ class ParticipantHub:
         if self._closing:
             raise Closing
         feed = self._feeds.get(livestream_id)
-        if feed is None:
+        if feed is None or feed.broken:
             livestream = await self._log.livestream(livestream_id)
             head = livestream.last_event_sequence if livestream is not None else 0
             feed = self._feeds.get(livestream_id)  # another watcher may have won the race
-            if feed is None:
+            if feed is None or feed.broken:
                 feed = ParticipantFeed(
                     livestream_id,
                     self._log,

@@ -11,5 +11,10 @@ class Overflowed(Exception):
     """The watcher fell further behind than the feed keeps; it must resume from its sequence."""
 
 
+class Broken(Exception):
+    """The feed stopped on an unexpected error: the stream must end so the client resumes from its
+    sequence (on a fresh feed)."""
+
+
 class Finished(Exception):
     """The watched livestream ended and everything up to its end was delivered."""

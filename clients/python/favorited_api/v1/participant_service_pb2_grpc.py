@@ -129,7 +129,8 @@ class ParticipantServiceServicer:
 
         Errors: NOT_FOUND; FAILED_PRECONDITION (SEQUENCE_EXPIRED: after_sequence is too old to replay;
         watch again from a snapshot); RESOURCE_EXHAUSTED (the watcher fell behind; resume from the last
-        sequence); UNAVAILABLE when the server shuts down (resume elsewhere).
+        sequence); UNAVAILABLE when the server shuts down (resume elsewhere) or stops following the
+        livestream's changes (WATCH_FEED_FAILED; resume from the last sequence).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -81,7 +81,8 @@ class ParticipantServiceStub:
 
     Errors: NOT_FOUND; FAILED_PRECONDITION (SEQUENCE_EXPIRED: after_sequence is too old to replay;
     watch again from a snapshot); RESOURCE_EXHAUSTED (the watcher fell behind; resume from the last
-    sequence); UNAVAILABLE when the server shuts down (resume elsewhere).
+    sequence); UNAVAILABLE when the server shuts down (resume elsewhere) or stops following the
+    livestream's changes (WATCH_FEED_FAILED; resume from the last sequence).
     """
 
 @_typing.type_check_only
@@ -133,7 +134,8 @@ class ParticipantServiceAsyncStub(ParticipantServiceStub):
 
     Errors: NOT_FOUND; FAILED_PRECONDITION (SEQUENCE_EXPIRED: after_sequence is too old to replay;
     watch again from a snapshot); RESOURCE_EXHAUSTED (the watcher fell behind; resume from the last
-    sequence); UNAVAILABLE when the server shuts down (resume elsewhere).
+    sequence); UNAVAILABLE when the server shuts down (resume elsewhere) or stops following the
+    livestream's changes (WATCH_FEED_FAILED; resume from the last sequence).
     """
 
 class ParticipantServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -212,7 +214,8 @@ class ParticipantServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: NOT_FOUND; FAILED_PRECONDITION (SEQUENCE_EXPIRED: after_sequence is too old to replay;
         watch again from a snapshot); RESOURCE_EXHAUSTED (the watcher fell behind; resume from the last
-        sequence); UNAVAILABLE when the server shuts down (resume elsewhere).
+        sequence); UNAVAILABLE when the server shuts down (resume elsewhere) or stops following the
+        livestream's changes (WATCH_FEED_FAILED; resume from the last sequence).
         """
 
 def add_ParticipantServiceServicer_to_server(servicer: ParticipantServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

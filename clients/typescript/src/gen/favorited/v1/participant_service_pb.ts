@@ -644,7 +644,8 @@ export const ParticipantService: GenService<{
    *
    * Errors: NOT_FOUND; FAILED_PRECONDITION (SEQUENCE_EXPIRED: after_sequence is too old to replay;
    * watch again from a snapshot); RESOURCE_EXHAUSTED (the watcher fell behind; resume from the last
-   * sequence); UNAVAILABLE when the server shuts down (resume elsewhere).
+   * sequence); UNAVAILABLE when the server shuts down (resume elsewhere) or stops following the
+   * livestream's changes (WATCH_FEED_FAILED; resume from the last sequence).
    *
    * @generated from rpc favorited.v1.ParticipantService.WatchParticipants
    */

@@ -1,0 +1,116 @@
+"""A livestream's participant feed (favorited/streams/participants.py) over the real event log:
+its tick, and what its watchers see when it fails."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import cast
+
+import asyncpg
+import pytest
+
+from favorited import errors
+from favorited.api.watch import StreamLimiter, Watcher, encode_change
+from favorited.api.write_slots import WriteSlots
+from favorited.domain import models
+from favorited.livekit_emulator import LiveKitEmulator
+from favorited.store.events import ParticipantChange, PgEventLog
+from favorited.store.pool import create_pool
+from favorited.streams.livestreams import LivestreamHub
+from favorited.streams.participants import ParticipantHub
+from favorited.streams.subscribers import Broken
+from tests.conftest import make_settings
+
+_LIVESTREAM = """
+INSERT INTO livestreams (id, room_name, title, created_by, max_participants, room_capacity,
+                         empty_timeout_s, status, start_time)
+VALUES ($1, $2, 't', 'host', 10, 11, 60, 'LIVE', now())
+"""
+_JOIN = """
+INSERT INTO participants (id, livestream_id, user_id, display_name, role)
+VALUES (gen_random_uuid(), $1, $2, 'P', 'VIEWER')
+"""
+
+
+@dataclass
+class Live:
+    log: PgEventLog
+    livestream_id: str
+
+
+@pytest.fixture
+async def live(
+    db: asyncpg.Pool, database_url: str, emulator: LiveKitEmulator, clean: None
+) -> AsyncIterator[Live]:
+    """The real event log, and a LIVE livestream in it."""
+    pool = await create_pool(database_url, make_settings(database_url, emulator.url))
+    livestream_id = str(uuid.uuid4())
+    await db.execute(_LIVESTREAM, livestream_id, f"feed-{livestream_id[:8]}")
+    yield Live(PgEventLog(pool, timeout_s=5), livestream_id)
+    await pool.close()
+
+
+async def test_a_waiting_reader_gets_its_heartbeat_while_the_feed_is_kept_busy(live: Live) -> None:
+    # Livestream changes that bring no participant change wake the feed again and again; the
+    # feed's tick is a timer of its own, so a waiting reader's heartbeat still comes.
+    hub = ParticipantHub(live.log, ring_size=64, stall_s=30, encode=encode_change, tick_s=0.02)
+    try:
+        async with hub.subscribe(live.livestream_id) as reader:
+            waiting = asyncio.create_task(reader.next(reader.feed.head, timeout_s=0.1))
+            async with asyncio.timeout(10):
+                while not waiting.done():
+                    hub.on_livestream_change(live.livestream_id)
+                    await asyncio.sleep(0)
+            assert await waiting == []  # silence: the heartbeat's turn
+    finally:
+        await hub.close()
+
+
+async def test_a_failed_feed_ends_its_watchers_and_the_next_gets_a_fresh_one(
+    live: Live, db: asyncpg.Pool
+) -> None:
+    failing = True
+
+    def encode(change: ParticipantChange) -> object:
+        if failing:
+            raise RuntimeError("a bug in encoding")  # an error the feed does not expect
+        return encode_change(change)
+
+    hub = ParticipantHub(live.log, ring_size=64, stall_s=30, encode=encode, tick_s=0.05)
+    watcher = Watcher(
+        log=live.log,
+        participants=hub,
+        livestreams=LivestreamHub(live.log),
+        limiter=StreamLimiter(10),
+        heartbeat_s=60,
+        coalesce_s=1,
+        writes=WriteSlots(4),
+    )
+    stream = cast(
+        AsyncGenerator[object, None],
+        watcher.watch_participants(models.Caller("w"), live.livestream_id, 0),
+    )
+    try:
+        await anext(stream)  # the snapshot
+        async with hub.subscribe(live.livestream_id) as reader:
+            await db.execute(_JOIN, live.livestream_id, "a")
+            hub.on_participant_events(live.livestream_id)
+            # Ended, to resume, rather than left waiting for changes that would never come.
+            with pytest.raises(errors.DependencyUnavailableError) as info:
+                await asyncio.wait_for(anext(stream), timeout=10)
+            assert info.value.reason == "WATCH_FEED_FAILED"
+            with pytest.raises(Broken):
+                await asyncio.wait_for(reader.next(0, timeout_s=60), timeout=10)
+        failing = False
+        async with hub.subscribe(live.livestream_id) as fresh:
+            start = fresh.feed.head
+            await db.execute(_JOIN, live.livestream_id, "b")
+            hub.on_participant_events(live.livestream_id)
+            (change, _), *_ = await asyncio.wait_for(fresh.next(start, timeout_s=60), timeout=10)
+            assert change.participant is not None and change.participant.user_id == "b"
+    finally:
+        await stream.aclose()
+        await hub.close()
