@@ -66,7 +66,9 @@ class Sizes:
             e2e_seconds=5.0,
             e2e_drain_bound_s=10.0,
             join_calls=200,
-            create_calls=50,
+            # Enough for the emulator's CPU to span several of /proc's 10 ms ticks on a fast
+            # machine (~0.16 ms per create): the smoke test checks that it is reported.
+            create_calls=400,
             end_participants=2_000,
             list_participants=2_000,
             page_repeats=3,
