@@ -9,7 +9,7 @@ ring and is cut off, to resume from its sequence.
 
 A watcher waiting for a change owns no timer: its feed announces a tick every `tick_s`, whatever
 else it is doing, and a waiting watcher whose heartbeat is due returns then. One timer per
-feed instead of one per wait: ~4 µs less per message and ~0.3 KB less per waiting watcher with
+feed instead of one per wait: ~4 µs less per message and ~0.9 KiB less memory per watcher with
 thousands of them (docs/performance.md, session 9).
 
 A watcher that opted in to batches takes every entry after its position (up to a bound) as one
