@@ -17,8 +17,6 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from favorited_api.v1 import participant_service_pb2 as ppb
-
 METHOD = "/favorited.v1.ParticipantService/WatchParticipants"
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -67,7 +65,3 @@ def parse(data: bytes) -> Any:
     `changes.events[].sequence`, with WhichOneof("event") as on the real message (None for a
     heartbeat)."""
     return _RESPONSE.FromString(data)
-
-
-def serialize_request(request: ppb.WatchParticipantsRequest) -> bytes:
-    return request.SerializeToString()

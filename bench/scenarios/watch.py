@@ -149,7 +149,7 @@ class WatchScenario(Scenario):
             readers: list[Reader] = [
                 ch.unary_stream(
                     sequences.METHOD,
-                    request_serializer=sequences.serialize_request,
+                    request_serializer=ppb.WatchParticipantsRequest.SerializeToString,
                     response_deserializer=sequences.parse,
                 )
                 for ch in channels

@@ -4,7 +4,6 @@ its tick, and what its watchers see when it fails."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import cast
@@ -23,16 +22,7 @@ from favorited.streams.livestreams import LivestreamHub
 from favorited.streams.participants import ParticipantHub
 from favorited.streams.subscribers import Broken
 from tests.conftest import make_settings
-
-_LIVESTREAM = """
-INSERT INTO livestreams (id, room_name, title, created_by, max_participants, room_capacity,
-                         empty_timeout_s, status, start_time)
-VALUES ($1, $2, 't', 'host', 10, 11, 60, 'LIVE', now())
-"""
-_JOIN = """
-INSERT INTO participants (id, livestream_id, user_id, display_name, role)
-VALUES (gen_random_uuid(), $1, $2, 'P', 'VIEWER')
-"""
+from tests.support.watched import join, live_livestream
 
 
 @dataclass
@@ -47,8 +37,7 @@ async def live(
 ) -> AsyncIterator[Live]:
     """The real event log, and a LIVE livestream in it."""
     pool = await create_pool(database_url, make_settings(database_url, emulator.url))
-    livestream_id = str(uuid.uuid4())
-    await db.execute(_LIVESTREAM, livestream_id, f"feed-{livestream_id[:8]}")
+    livestream_id = await live_livestream(db, "feed")
     yield Live(PgEventLog(pool, timeout_s=5), livestream_id)
     await pool.close()
 
@@ -96,7 +85,7 @@ async def test_a_failed_feed_ends_its_watchers_and_the_next_gets_a_fresh_one(
     try:
         await anext(stream)  # the snapshot
         async with hub.subscribe(live.livestream_id) as reader:
-            await db.execute(_JOIN, live.livestream_id, "a")
+            await join(db, live.livestream_id, "a")
             hub.on_participant_events(live.livestream_id)
             # Ended, to resume, rather than left waiting for changes that would never come.
             with pytest.raises(errors.DependencyUnavailableError) as info:
@@ -107,7 +96,7 @@ async def test_a_failed_feed_ends_its_watchers_and_the_next_gets_a_fresh_one(
         failing = False
         async with hub.subscribe(live.livestream_id) as fresh:
             start = fresh.feed.head
-            await db.execute(_JOIN, live.livestream_id, "b")
+            await join(db, live.livestream_id, "b")
             hub.on_participant_events(live.livestream_id)
             (change, _), *_ = await asyncio.wait_for(fresh.next(start, timeout_s=60), timeout=10)
             assert change.participant is not None and change.participant.user_id == "b"

@@ -9,7 +9,6 @@ visible at once instead of after the hold.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import cast
@@ -27,19 +26,10 @@ from favorited.streams.livestreams import LivestreamHub
 from favorited.streams.participants import ParticipantHub
 from favorited_api.v1 import participant_service_pb2 as ppb
 from tests.conftest import make_settings
+from tests.support.watched import join, live_livestream
 
-_LIVESTREAM = """
-INSERT INTO livestreams (id, room_name, title, created_by, max_participants, room_capacity,
-                         empty_timeout_s, status, start_time)
-VALUES ($1, $2, 't', 'host', 10, 11, 60, 'LIVE', now())
-"""
 # Change batches come serialized, as grpc sends them (favorited/api/wire.py).
 Messages = AsyncGenerator[ppb.WatchParticipantsResponse | bytes, None]
-
-_JOIN = """
-INSERT INTO participants (id, livestream_id, user_id, display_name, role)
-VALUES (gen_random_uuid(), $1, $2, 'P', 'VIEWER')
-"""
 
 
 class ObservedSlots(WriteSlots):
@@ -92,8 +82,7 @@ async def parts(
         coalesce_s=1,
         writes=writes,
     )
-    livestream_id = str(uuid.uuid4())
-    await db.execute(_LIVESTREAM, livestream_id, f"slots-{livestream_id[:8]}")
+    livestream_id = await live_livestream(db, "slots")
     yield Parts(watcher, hub, writes, livestream_id)
     await hub.close()
     await pool.close()
@@ -106,7 +95,7 @@ async def stream(parts: Parts, db: asyncpg.Pool) -> AsyncIterator[tuple[Messages
     first = await _next(messages)
     assert first.snapshot.complete
     for user in ("a", "b"):
-        await db.execute(_JOIN, parts.livestream_id, user)
+        await join(db, parts.livestream_id, user)
     parts.hub.on_participant_events(parts.livestream_id)  # what the NOTIFY listener does
     yield messages, parts.writes, parts.livestream_id
     await messages.aclose()
@@ -148,11 +137,11 @@ async def test_a_batch_waiting_for_its_slot_leaves_with_what_arrived_meanwhile(
     try:
         assert (await _next(messages)).snapshot.complete
         held = await parts.writes.acquire()  # every write slot is busy
-        await db.execute(_JOIN, parts.livestream_id, "a")
+        await join(db, parts.livestream_id, "a")
         parts.hub.on_participant_events(parts.livestream_id)
         batch = asyncio.create_task(_next(messages))
         await parts.writes.parked.wait()  # the batch has seen "a" and waits for a slot
-        await db.execute(_JOIN, parts.livestream_id, "b")
+        await join(db, parts.livestream_id, "b")
         async with parts.hub.subscribe(parts.livestream_id) as probe:
             parts.hub.on_participant_events(parts.livestream_id)
             # The feed has read "b" once a reader sees a change after "a".
