@@ -9,6 +9,8 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
+import uvloop
+
 from .auth import validate_credentials
 from .server import LiveKitEmulator
 
@@ -121,7 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     exit_code = 0
     try:
-        asyncio.run(_serve_until_signalled(args.host, args.port, api_key, api_secret, webhook_urls))
+        # uvloop, as the service's own processes: the emulator stands in for a LiveKit that runs
+        # on other machines, so on a shared machine it should take as little CPU as it can.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(
+                _serve_until_signalled(args.host, args.port, api_key, api_secret, webhook_urls)
+            )
     except* OSError as group:
         logger.error("cannot serve on %s:%s: %s", args.host, args.port, group.exceptions[0])
         exit_code = 1
