@@ -10,6 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import jwt
+
+from favorited.hs256 import PreparedHS256
+
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 MIN_SECRET_BYTES = 32
 
@@ -166,6 +170,15 @@ class _Reader:
         value = self.optional(name)
         if value is not None and len(value.encode()) < MIN_SECRET_BYTES:
             raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes long")
+        if value is not None:
+            try:
+                # The HS256 secrets are checked once when their verifier is built (hs256.py);
+                # a refusal is a configuration error, reported as one before anything starts.
+                PreparedHS256(value.encode())
+            except jwt.InvalidKeyError:
+                raise ConfigError(
+                    f"{name} looks like a key document (PEM, SSH, ...), not an HMAC secret"
+                ) from None
         return value
 
     def url(self, name: str, *, schemes: tuple[str, ...]) -> str | None:

@@ -16,6 +16,7 @@ import jwt
 
 from favorited import errors
 from favorited.domain import models, rules
+from favorited.hs256 import HS256Decoder
 
 ADMIN_SCOPE = "favorited:admin"
 _LEEWAY_S = 30
@@ -42,8 +43,9 @@ class Authenticator:
     A token that verified is remembered (by its exact text) with its caller and `exp` until it
     expires: the same bytes under the same secret verify to the same claims, and the only claim
     that can turn a valid token invalid later is `exp`, checked again on every use. Only
-    successes are remembered (a token rejected for `nbf` may become valid). This saves PyJWT's
-    ~150 µs per call for clients that reuse their token, which is the common case.
+    successes are remembered (a token rejected for `nbf` may become valid). This saves the
+    verification (35-45 µs; 65-70 µs through PyJWT's module-level decode, session 10) on every call
+    of a client that reuses its token, which is the common case.
     """
 
     def __init__(
@@ -54,6 +56,10 @@ class Authenticator:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._secret = secret
+        # The secret's checks run here, once, not on every token verified (favorited/hs256.py).
+        self._decoder = HS256Decoder(
+            secret.encode(), options={"require": ["exp", "sub"], "verify_exp": False}
+        )
         self._cache_size = cache_size
         self._clock = clock
         self._verified: dict[str, tuple[models.Caller, int]] = {}
@@ -86,13 +92,7 @@ class Authenticator:
 
     def _verify(self, token: str) -> models.Caller:
         try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=["HS256"],
-                options={"require": ["exp", "sub"], "verify_exp": False},
-                leeway=_LEEWAY_S,
-            )
+            claims = self._decoder.decode(token, leeway=_LEEWAY_S)
             exp = int(claims["exp"])
         except (ValueError, TypeError, OverflowError, jwt.InvalidTokenError):
             raise _unauthenticated("The token is invalid.", "TOKEN_INVALID") from None

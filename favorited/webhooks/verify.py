@@ -7,12 +7,11 @@ issuer = API key, exp required, exp/nbf/iat with its one-minute leeway); its `sh
 equal base64(sha256(body)) of the bytes received, compared in constant time; only then is the body
 read (just its id and event name; the consumer decodes the rest).
 
-The token goes to PyJWT directly, with the key, algorithm and options built once (TokenVerifier
-makes the same `jwt.decode` call, then builds grant dataclasses a webhook never carries), and
-PyJWT's check that each segment is canonical base64url runs as one regular expression instead of
-a Python loop over every character (that loop alone was about a quarter of the verification).
-The secret's own checks (that it is not a PEM, SSH, DER or JWK document) run once, when the
-verifier is built: PyJWT would run them on every token, 20 of ~55 µs per verification.
+The token goes to PyJWT directly through favorited/hs256.py, with the key, algorithm and options
+built once (TokenVerifier makes the same `jwt.decode` call, then builds grant dataclasses a
+webhook never carries): the secret's own checks run once, not per token (20 of ~55 µs per
+verification), and the segments' base64url check is one regular expression (that loop alone was
+about a quarter of the verification).
 """
 
 from __future__ import annotations
@@ -22,14 +21,12 @@ import binascii
 import hashlib
 import hmac
 import json
-import re
 from dataclasses import dataclass
 
 import jwt
-from jwt.algorithms import HMACAlgorithm
 from livekit.api.access_token import DEFAULT_LEEWAY
 
-_BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
+from favorited.hs256 import HS256Decoder
 
 
 class SignatureError(Exception):
@@ -47,71 +44,18 @@ class VerifiedEvent:
     body: bytes
 
 
-class SegmentCheckingJWS(jwt.PyJWS):
-    """PyJWS with its segment decoding, same rules, done without a per-character Python loop."""
-
-    @staticmethod
-    def _decode_base64url_segment(segment: bytes, name: str) -> bytes:
-        # PyJWT's rules (2.15): at most two '=' and only in a whole 4-character group, nothing
-        # outside the base64url alphabet, and the canonical encoding only (no stray low bits).
-        stripped = segment.rstrip(b"=")
-        padding = len(segment) - len(stripped)
-        if (
-            padding > 2
-            or (padding and len(segment) % 4)
-            or len(stripped) % 4 == 1
-            or not _BASE64URL.fullmatch(stripped)
-        ):
-            raise jwt.DecodeError(f"Invalid {name} padding")
-        try:
-            decoded = base64.urlsafe_b64decode(stripped + b"=" * (-len(stripped) % 4))
-        except binascii.Error as exc:
-            raise jwt.DecodeError(f"Invalid {name} padding") from exc
-        if base64.urlsafe_b64encode(decoded).rstrip(b"=") != stripped:
-            raise jwt.DecodeError(f"Invalid {name} padding")
-        return decoded
-
-
-class PreparedHS256(HMACAlgorithm):
-    """HS256 for one secret, checked once. PyJWT prepares the key it is given on every decode;
-    given this object's own `secret`, nothing is left to check."""
-
-    def __init__(self, secret: bytes) -> None:
-        super().__init__(HMACAlgorithm.SHA256)
-        self.secret = super().prepare_key(secret)
-
-    def prepare_key(self, key: str | bytes) -> bytes:
-        if key is self.secret:
-            return self.secret
-        return super().prepare_key(key)
-
-
 class WebhookVerifier:
     def __init__(self, api_key: str, api_secret: str) -> None:
         self._api_key = api_key
-        hs256 = PreparedHS256(api_secret.encode())
-        self._secret = hs256.secret
-        self._jwt = jwt.PyJWT(options={"require": ["exp"]})
-        # HS256 is the only algorithm this decoder knows, whatever a token's header claims
-        # (RFC 8725 §2.1), and `decode` allows only it as well. PyJWT has no public hook for its
-        # JWS decoder (pinned <3); a unit test checks that this one decodes every segment exactly
-        # as PyJWT's own does.
-        jws = SegmentCheckingJWS(algorithms=["HS256"], options=self._jwt._get_sig_options())
-        jws.unregister_algorithm("HS256")
-        jws.register_algorithm("HS256", hs256)
-        self._jwt._jws = jws
+        self._decoder = HS256Decoder(api_secret.encode(), options={"require": ["exp"]})
         self._leeway_s = DEFAULT_LEEWAY.total_seconds()
 
     def verify(self, body: bytes, authorization: str | None) -> VerifiedEvent:
         if not authorization:
             raise SignatureError("missing Authorization header")
         try:
-            claims = self._jwt.decode(
-                authorization,
-                key=self._secret,
-                algorithms=["HS256"],
-                issuer=self._api_key,
-                leeway=self._leeway_s,
+            claims = self._decoder.decode(
+                authorization, issuer=self._api_key, leeway=self._leeway_s
             )
         except jwt.PyJWTError as exc:
             raise SignatureError(f"invalid token: {type(exc).__name__}") from None

@@ -58,6 +58,21 @@ BAD_CREDENTIALS: dict[str, tuple[Metadata, str]] = {
         _bearer({"sub": "alice", "exp": _NOW + timedelta(hours=1)}, JWT_SECRET * 2, "HS512"),
         "TOKEN_INVALID",
     ),
+    "unsigned": (
+        (
+            (
+                "authorization",
+                "Bearer "
+                + jwt.encode({"sub": "alice", "exp": _NOW + timedelta(hours=1)}, None, "none"),
+            ),
+        ),
+        "TOKEN_INVALID",
+    ),
+    # The signature segment with a character outside base64url (the check is ours: hs256.py).
+    "bad segment": (
+        (("authorization", f"{_bearer({'sub': 'a', 'exp': _NOW + timedelta(hours=1)})[0][1]}+"),),
+        "TOKEN_INVALID",
+    ),
 }
 
 

@@ -6,6 +6,7 @@ import time
 
 import jwt
 import pytest
+from jwt.algorithms import HMACAlgorithm
 
 from favorited import errors
 from favorited.api.auth import Authenticator
@@ -101,3 +102,27 @@ def test_memory_is_bounded_by_evicting_the_oldest() -> None:
     # Evicted or not, every token still authenticates as itself.
     for i, token in enumerate(tokens):
         assert auth.authenticate(_metadata(token)).user_id == f"user-{i}"
+
+
+def test_the_secret_is_checked_once_not_per_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens = [_token(f"user-{i}", time.time() + 3600) for i in range(3)]  # signing checks too
+    checked: list[bytes | str] = []
+    check = HMACAlgorithm.prepare_key
+
+    def counting(self: HMACAlgorithm, key: str | bytes) -> bytes:
+        checked.append(key)
+        return check(self, key)
+
+    monkeypatch.setattr(HMACAlgorithm, "prepare_key", counting)
+    auth = Authenticator(_SECRET, cache_size=1)  # nothing remembered between the three
+    assert [auth.authenticate(_metadata(t)).user_id for t in tokens] == [
+        "user-0",
+        "user-1",
+        "user-2",
+    ]
+    assert checked == [_SECRET.encode()]
+
+
+def test_a_secret_that_is_a_key_document_is_refused_when_built() -> None:
+    with pytest.raises(jwt.InvalidKeyError):
+        Authenticator("-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n")

@@ -30,6 +30,10 @@ def test_defaults() -> None:
         ({"WEBHOOK_APPLY_LANES": "0"}, "WEBHOOK_APPLY_LANES must be between"),
         ({"WEBHOOK_QUEUE_CONCURRENCY": "5"}, "must not exceed WEBHOOK_APPLY_LANES"),
         ({"FAVORITED_JWT_SECRET": "short"}, "FAVORITED_JWT_SECRET must be at least 32 bytes"),
+        (
+            {"LIVEKIT_API_SECRET": "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"},
+            "LIVEKIT_API_SECRET looks like a key document",
+        ),
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must be a URL with scheme"),
         ({"LIVEKIT_URL": "http://"}, "LIVEKIT_URL must name a host"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of json, text"),
