@@ -10,10 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import jwt
-
-from favorited.hs256 import PreparedHS256
-
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 MIN_SECRET_BYTES = 32
 
@@ -171,6 +167,11 @@ class _Reader:
         if value is not None and len(value.encode()) < MIN_SECRET_BYTES:
             raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes long")
         if value is not None:
+            # Imported here: only the processes that verify tokens need PyJWT loaded.
+            import jwt
+
+            from favorited.hs256 import PreparedHS256
+
             try:
                 # The HS256 secrets are checked once when their verifier is built (hs256.py);
                 # a refusal is a configuration error, reported as one before anything starts.

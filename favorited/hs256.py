@@ -4,9 +4,9 @@ webhook signatures (webhooks/verify.py).
 PyJWT's module-level `jwt.decode` prepares the key on every call (checks that the secret is not
 a PEM, SSH, DER or JWK document: ~20 µs) and checks that each segment is canonical base64url
 with a Python loop over every character (about a quarter of a verification). Here the secret's
-checks run once, when the decoder is built, and the segment check is one regular expression with
-PyJWT's own rules; HS256 is the only algorithm the decoder knows, whatever a token's header
-claims (RFC 8725 §2.1).
+checks run once, when the decoder is built, and each segment is checked with PyJWT's own rules by
+a regular expression and a round trip through the (C) base64 codec; HS256 is the only algorithm
+the decoder knows, whatever a token's header claims (RFC 8725 §2.1).
 """
 
 from __future__ import annotations

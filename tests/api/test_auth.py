@@ -68,7 +68,7 @@ BAD_CREDENTIALS: dict[str, tuple[Metadata, str]] = {
         ),
         "TOKEN_INVALID",
     ),
-    # The signature segment with a character outside base64url (the check is ours: hs256.py).
+    # The signature segment with a character outside base64url.
     "bad segment": (
         (("authorization", f"{_bearer({'sub': 'a', 'exp': _NOW + timedelta(hours=1)})[0][1]}+"),),
         "TOKEN_INVALID",

@@ -45,7 +45,7 @@ def test_smoke_run_reports_every_scenario(tmp_path: Path) -> None:
     assert checks["webhook_drain"]["exactly once"]
     assert checks["end_100k"]["one statement"] and checks["end_100k"]["all left"]
     assert checks["viewer_counts"]["0 lost updates"]
-    # The watch scenarios' readers (Node, bench/watch_readers.py) saw every change, in order.
+    # The watch scenarios' readers saw every change, in order.
     assert checks["watch_fanout"]["every event to every watcher"]
     assert checks["watch_fanout_many"]["every event to every watcher"]
     # The scenarios that report where their CPU went name the service's processes and the

@@ -114,7 +114,7 @@ def test_the_secret_is_checked_once_not_per_token(monkeypatch: pytest.MonkeyPatc
         return check(self, key)
 
     monkeypatch.setattr(HMACAlgorithm, "prepare_key", counting)
-    auth = Authenticator(_SECRET, cache_size=1)  # nothing remembered between the three
+    auth = Authenticator(_SECRET)
     assert [auth.authenticate(_metadata(t)).user_id for t in tokens] == [
         "user-0",
         "user-1",
