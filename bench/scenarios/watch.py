@@ -8,12 +8,14 @@ Every watcher must receive every change after its snapshot, in order; delivery l
 the event's commit (its row's create_time) to the watcher's receipt; memory is the API process's
 RSS growth per open watcher.
 
-The readers are kept lean, because they share the two cores with the server and were, at the
-offered load, what limited the measured latency (97 % of a core with the server at 59 %): a
-watcher records each message as the run of sequences it carries (first, last, receipt time),
-checking that its length matches; one watcher in SAMPLE_EVERY also checks every sequence in it;
-and it parses only the sequences of a message (bench/sequences.py). Latency is still per change:
-every change of a run counts from its own commit.
+The readers are kept lean, because they share the two cores with the server and stand for
+10,000 clients that would run elsewhere: they read through bench/grpc_h2.py (h2, by callback,
+not a grpc.aio call each: with grpc.aio's client the API needed ~100 µs of CPU per message
+instead of ~64, on the same machine, docs/performance.md, session 11); a watcher records each
+message as the run of sequences it carries (first, last, receipt time), checking that its
+length matches; one watcher in SAMPLE_EVERY also checks every sequence in it; and it parses only
+the sequences of a message (bench/sequences.py). Latency is still per change: every change of a
+run counts from its own commit.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any, ClassVar, cast
 
 import grpc
 
-from bench import sequences
+from bench import grpc_h2, sequences
 from bench.fixtures import Stream, live_livestreams
 from bench.procs import Child, cpu_seconds
 from bench.results import Measurement, Spec, Yardstick
@@ -139,23 +141,13 @@ class WatchScenario(Scenario):
             )
         warm, streams = streams[0], streams[1:]
         total = n_streams * per_stream
-        channels = [
-            grpc.aio.insecure_channel(target, options=channel_options())
-            for _ in range(max(1, math.ceil(total / STREAMS_PER_CHANNEL)))
-        ]
+        # grpc.aio for the warm-up's few calls; the watchers read through bench/grpc_h2.py.
+        channel = grpc.aio.insecure_channel(target, options=channel_options())
+        connections: list[grpc_h2.Connection] = []
         tasks: list[asyncio.Task[None]] = []
         try:
-            stubs = [ps_grpc.ParticipantServiceStub(ch) for ch in channels]
-            readers: list[Reader] = [
-                ch.unary_stream(
-                    sequences.METHOD,
-                    request_serializer=ppb.WatchParticipantsRequest.SerializeToString,
-                    response_deserializer=sequences.parse,
-                )
-                for ch in channels
-            ]
-            joiner = stubs[0]
-            await self._warm_up(stubs, joiner, warm)
+            stub = ps_grpc.ParticipantServiceStub(channel)
+            await self._warm_up(stub, warm)
             rss_before = api.rss_kib()
 
             watchers = [
@@ -166,13 +158,24 @@ class WatchScenario(Scenario):
             progress = Progress()
             opening = asyncio.Semaphore(OPEN_CONCURRENCY)
             mds = [ctx.authorization(f"w{self.round}-{i}") for i in range(total)]
+            requests = [
+                ppb.WatchParticipantsRequest(
+                    livestream_id=s.id, batch_changes=True
+                ).SerializeToString()
+                for s in streams
+            ]
             open_started = time.perf_counter()
+            # Connected after rss_before: a connection's memory counts as its watchers' (real
+            # watchers would each bring a connection of their own).
+            host, port = target.rsplit(":", 1)
+            for _ in range(math.ceil(total / STREAMS_PER_CHANNEL)):
+                connections.append(await grpc_h2.Connection.open(host, int(port)))
             for i, watcher in enumerate(watchers):
                 tasks.append(
                     asyncio.create_task(
                         _watch(
-                            readers[i % len(readers)],
-                            streams[watcher.livestream],
+                            connections[i % len(connections)],
+                            requests[watcher.livestream],
                             mds[i],
                             watcher,
                             progress,
@@ -206,8 +209,9 @@ class WatchScenario(Scenario):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for ch in channels:
-                await ch.close()
+            for connection in connections:
+                await connection.close()
+            await channel.close()
 
         committed = await self._event_times(streams)
         latencies: list[float] = []
@@ -271,19 +275,14 @@ class WatchScenario(Scenario):
                 "rss_end_mib": rss_end / 1024,
                 "server_cpu_pct": 100 * cpu_server / window,
                 "client_cpu_pct": 100 * cpu_client / window,
-                "channels": len(channels),
+                "connections": len(connections),
             },
         )
 
-    async def _warm_up(
-        self,
-        stubs: list[ps_grpc.ParticipantServiceAsyncStub],
-        joiner: ps_grpc.ParticipantServiceAsyncStub,
-        stream: Stream,
-    ) -> None:
+    async def _warm_up(self, stub: ps_grpc.ParticipantServiceAsyncStub, stream: Stream) -> None:
         """A few watchers and joins first: pools, prepared statements, grpc threads."""
         calls = [
-            stubs[i % len(stubs)].WatchParticipants(
+            stub.WatchParticipants(
                 ppb.WatchParticipantsRequest(livestream_id=stream.id, batch_changes=True),
                 metadata=self.env.ctx.authorization(f"warm-{self.round}-{i}"),
             )
@@ -292,7 +291,7 @@ class WatchScenario(Scenario):
         for call in calls:
             await call.read()
         for i in range(3):
-            await joiner.JoinLivestream(
+            await stub.JoinLivestream(
                 ppb.JoinLivestreamRequest(livestream_id=stream.id, display_name="Warm"),
                 metadata=self.env.ctx.authorization(f"warm-joiner-{self.round}-{i}"),
                 timeout=30,
@@ -351,73 +350,76 @@ def _events(message: ppb.WatchParticipantsResponse) -> list[ppb.ParticipantEvent
     return [message.change] if kind == "change" else []
 
 
-# WatchParticipants with bench/sequences.py's parser: messages carry only their sequences.
-Reader = grpc.aio.UnaryStreamMultiCallable[ppb.WatchParticipantsRequest, Any]
+class _Reading:
+    """One watcher's stream, read by callback (bench/grpc_h2.py): until its snapshot is complete
+    it is opening (`opened` resolves then, or when the call ends first); then every message that
+    carries changes is recorded as the run of sequences it carries."""
+
+    __slots__ = ("opened", "progress", "watcher")
+
+    def __init__(self, watcher: Watcher, progress: Progress) -> None:
+        self.watcher = watcher
+        self.progress = progress
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_message(self, data: bytes) -> None:
+        at = time.time()  # wall clock: compared with PostgreSQL's clock_timestamp()
+        message: Any = sequences.parse(data)
+        watcher = self.watcher
+        if not self.opened.done():
+            if message.HasField("snapshot") and message.snapshot.complete:
+                watcher.snapshot_sequence = message.snapshot.sequence
+                self.opened.set_result(None)
+            return
+        kind = message.WhichOneof("event")
+        if kind == "changes":
+            events = message.changes.events
+            if not events:
+                watcher.broken_runs += 1  # a `changes` message carries at least one
+                return
+            first, last = events[0].sequence, events[len(events) - 1].sequence
+            if watcher.sampled:
+                whole = [event.sequence for event in events] == list(range(first, last + 1))
+            else:
+                whole = last - first + 1 == len(events)
+            watcher.broken_runs += not whole
+        elif kind == "change":
+            first = last = message.change.sequence
+        else:
+            return
+        watcher.firsts.append(first)
+        watcher.lasts.append(last)
+        watcher.received.append(at)
+        self.progress.arrived(watcher, last)
+
+    def on_end(self, code: str) -> None:
+        if not self.opened.done():
+            self.watcher.error = "EOF" if code == "OK" else code
+            self.opened.set_result(None)
+        elif code != "OK":
+            self.watcher.error = code
 
 
 async def _watch(
-    watch: Reader,
-    stream: Stream,
+    connection: grpc_h2.Connection,
+    request: bytes,
     metadata: tuple[tuple[str, str], ...],
     watcher: Watcher,
     progress: Progress,
     opening: asyncio.Semaphore,
 ) -> None:
-    """One watcher: open (bounded concurrency) until the snapshot is complete, then record.
+    """Open one watcher's stream (bounded concurrency) and wait until its snapshot is complete;
+    from then on its _Reading records what arrives.
 
-    The call starts inside the semaphore: grpc.aio sends a call's headers as soon as it is
-    created, and thousands of unanswered streams at once make the server refuse the excess
-    (grpc.server.max_pending_requests) with CANCELLED.
+    The call starts inside the semaphore: thousands of unanswered streams at once make the
+    server refuse the excess (grpc.server.max_pending_requests) with CANCELLED.
     """
-    call: grpc.aio.UnaryStreamCall[ppb.WatchParticipantsRequest, Any] | None = None
-    try:
-        async with opening:
-            call = watch(
-                ppb.WatchParticipantsRequest(livestream_id=stream.id, batch_changes=True),
-                metadata=metadata,
-            )
-            while True:
-                read = await call.read()
-                if read is grpc.aio.EOF:
-                    watcher.error = "EOF"
-                    return
-                message: Any = read
-                if message.HasField("snapshot") and message.snapshot.complete:
-                    watcher.snapshot_sequence = message.snapshot.sequence
-                    break
+    async with opening:
+        reading = _Reading(watcher, progress)
+        connection.call(sequences.METHOD, request, metadata, reading)
+        await reading.opened
+    if watcher.snapshot_sequence >= 0:
         progress.opened += 1
-        firsts, lasts, received = watcher.firsts, watcher.lasts, watcher.received
-        while True:
-            read = await call.read()
-            if read is grpc.aio.EOF:
-                return
-            at = time.time()  # wall clock: compared with PostgreSQL's clock_timestamp()
-            message = read
-            kind = message.WhichOneof("event")
-            if kind == "changes":
-                events = message.changes.events
-                if not events:
-                    watcher.broken_runs += 1  # a `changes` message carries at least one
-                    continue
-                first, last = events[0].sequence, events[len(events) - 1].sequence
-                if watcher.sampled:
-                    whole = [event.sequence for event in events] == list(range(first, last + 1))
-                else:
-                    whole = last - first + 1 == len(events)
-                watcher.broken_runs += not whole
-            elif kind == "change":
-                first = last = message.change.sequence
-            else:
-                continue
-            firsts.append(first)
-            lasts.append(last)
-            received.append(at)
-            progress.arrived(watcher, last)
-    except grpc.aio.AioRpcError as exc:
-        watcher.error = exc.code().name
-    finally:
-        if call is not None:
-            call.cancel()
 
 
 Metadata = tuple[tuple[str, str], ...]
