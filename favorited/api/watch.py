@@ -60,6 +60,12 @@ def encode_batch(entries: list[tuple[ParticipantChange, Any]]) -> bytes:
     ).SerializeToString()
 
 
+def _participants_heartbeat(cursor: int) -> ppb.WatchParticipantsResponse:
+    return ppb.WatchParticipantsResponse(
+        heartbeat=ppb.WatchParticipantsHeartbeat(sequence=cursor, time=_now())
+    )
+
+
 def _now() -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
     ts.FromDatetime(datetime.now(UTC))
@@ -151,38 +157,37 @@ class Watcher:
                 reader.advance(cursor)
                 if position.over:
                     return
-                # Batching bounds a message, not a wait: whatever is in the ring goes now. A
-                # batch is read once its slot is granted (below): waiting needs one entry only.
-                limit, wait_limit = (MAX_BATCH, 1) if batch else (None, None)
+                # Batching bounds a message, not a wait: whatever is in the ring goes now, read
+                # once the write slot is granted (below).
+                while batch:
+                    try:
+                        changed = await reader.wait(cursor, self._heartbeat_s)
+                    except Finished:
+                        return
+                    async with self._writes.slot():
+                        # Read the ring once the slot is ours: with thousands of watchers the
+                        # wait for a slot is most of a pass over them, and what arrived
+                        # meanwhile leaves in this message, not the next. Changes only after
+                        # the cursor, so the snapshot's or the replay's last change is never
+                        # sent again.
+                        ready = reader.batch(cursor, MAX_BATCH, encode_batch) if changed else None
+                        if ready is None:  # silence: the heartbeat is due
+                            yield _participants_heartbeat(cursor)
+                            continue
+                        message, cursor = ready
+                        del ready
+                        yield message
+                        del message
+                    reader.advance(cursor)
                 while True:
                     try:
-                        entries = await reader.next(cursor, self._heartbeat_s, wait_limit)
+                        entries = await reader.next(cursor, self._heartbeat_s)
                     except Finished:
                         return
                     # One write slot per message (write_slots.py), never one for a list.
                     if not entries:
                         async with self._writes.slot():
-                            yield ppb.WatchParticipantsResponse(
-                                heartbeat=ppb.WatchParticipantsHeartbeat(
-                                    sequence=cursor, time=_now()
-                                )
-                            )
-                        continue
-                    if batch:
-                        del entries
-                        async with self._writes.slot():
-                            # Read the ring again once the slot is ours: with thousands of
-                            # watchers the wait for a slot is most of a pass over them, and
-                            # what arrived meanwhile leaves in this message, not the next.
-                            # Changes only after the cursor, so the snapshot's or the replay's
-                            # last change is never sent again.
-                            entries = reader.ready(cursor, limit)
-                            cursor = entries[-1][0].sequence
-                            message = reader.combined(entries, encode_batch)
-                            del entries
-                            yield message
-                            del message
-                        reader.advance(cursor)
+                            yield _participants_heartbeat(cursor)
                         continue
                     for change, message in entries:
                         async with self._writes.slot():

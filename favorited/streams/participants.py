@@ -15,7 +15,7 @@ thousands of them (docs/performance.md, session 9).
 A watcher that opted in to batches takes every entry after its position (up to a bound) as one
 message. The feed builds that message once per (first, last) sequence range and hands the same
 object to every watcher at that position: with thousands of watchers at the head, a pass over
-them builds one batch, not thousands.
+them builds one batch, not thousands, and lists the range's entries once.
 """
 
 from __future__ import annotations
@@ -177,9 +177,9 @@ class ParticipantFeed:
         self.positions[token] = sequence
         self._progress.set()
 
-    def after(self, sequence: int, limit: int | None = None) -> list[Entry]:
-        """The ring's entries after `sequence` (at most `limit`); raises Overflowed if some were
-        dropped."""
+    def pending(self, sequence: int) -> bool:
+        """Whether the ring has entries after `sequence`; raises Overflowed if some were dropped
+        (and Closing, Broken or Finished as the feed's state says)."""
         if self.closing:
             raise Closing
         if self.broken:
@@ -187,26 +187,43 @@ class ParticipantFeed:
         if sequence >= self.head:
             if self.finished:
                 raise Finished
-            return []
+            return False
         if not self._ring or self._ring[0][0].sequence > sequence + 1:
             raise Overflowed
+        return True
+
+    def after(self, sequence: int, limit: int | None = None) -> list[Entry]:
+        """The ring's entries after `sequence` (at most `limit`); raises as `pending` does."""
+        if not self.pending(sequence):
+            return []
         start = sequence + 1 - self._ring[0][0].sequence
         stop = len(self._ring) if limit is None else min(len(self._ring), start + limit)
         return [self._ring[i] for i in range(start, stop)]
 
-    def combined(self, entries: list[Entry], combine: Callable[[list[Entry]], Any]) -> Any:
-        """`combine(entries)`, built once per sequence range for every watcher that asks.
+    def batch(
+        self, sequence: int, limit: int, combine: Callable[[list[Entry]], Any]
+    ) -> tuple[Any, int] | None:
+        """`combine` of the entries after `sequence` (at most `limit`) and the last sequence they
+        hold, or None if there are none; raises as `pending` does.
 
-        `entries` is a run of consecutive changes as `after` returned it; a change never changes
-        after it is logged, so its sequence range identifies its content.
+        Built once per sequence range for every watcher that asks: a change never changes after
+        it is logged, so its range identifies the content. The ring holds consecutive sequences,
+        so the range is known without listing the entries, which only a watcher that finds no
+        message built for its range does (with thousands at the head, one per range).
         """
-        key = (entries[0][0].sequence, entries[-1][0].sequence)
+        if not self.pending(sequence):
+            return None
+        ring = self._ring
+        start = sequence + 1 - ring[0][0].sequence
+        stop = min(len(ring), start + limit)
+        last = ring[stop - 1][0].sequence
+        key = (sequence + 1, last)
         message = self._batches.get(key)
         if message is None:
             if len(self._batches) >= _BATCHES_KEPT:
                 del self._batches[next(iter(self._batches))]  # the oldest range
-            message = self._batches[key] = combine(entries)
-        return message
+            message = self._batches[key] = combine([ring[i] for i in range(start, stop)])
+        return message, last
 
     def change_signal(self) -> asyncio.Event:
         """Take this before looking at the ring; it is set by the next change after that."""
@@ -269,6 +286,22 @@ class Reader:
                 return entries
             await signal.wait()
 
+    async def wait(self, sequence: int, timeout_s: float) -> bool:
+        """Wait until there are entries after `sequence` (True), or for at least `timeout_s` of
+        silence, until the feed's first tick after it (False).
+
+        Raises Finished, Overflowed, Closing or Broken.
+        """
+        feed = self.feed
+        deadline = time.monotonic() + timeout_s
+        while True:
+            signal = feed.change_signal()
+            if feed.pending(sequence):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await signal.wait()
+
     def ready(self, sequence: int, limit: int | None = None) -> list[Entry]:
         """The entries after `sequence` (at most `limit`) now, without waiting.
 
@@ -276,9 +309,15 @@ class Reader:
         """
         return self.feed.after(sequence, limit)
 
-    def combined(self, entries: list[Entry], combine: Callable[[list[Entry]], Any]) -> Any:
-        """The feed's shared `combine(entries)` for what `next` or `ready` just returned."""
-        return self.feed.combined(entries, combine)
+    def batch(
+        self, sequence: int, limit: int, combine: Callable[[list[Entry]], Any]
+    ) -> tuple[Any, int] | None:
+        """The feed's shared `combine` of the entries after `sequence` (at most `limit`) now, and
+        the last sequence it carries; None if there are none (ParticipantFeed.batch).
+
+        Raises Finished, Overflowed, Closing or Broken.
+        """
+        return self.feed.batch(sequence, limit, combine)
 
 
 class ParticipantHub:

@@ -103,3 +103,38 @@ async def test_a_failed_feed_ends_its_watchers_and_the_next_gets_a_fresh_one(
     finally:
         await stream.aclose()
         await hub.close()
+
+
+async def test_a_batch_is_built_once_per_range_for_every_reader_at_it(
+    live: Live, db: asyncpg.Pool
+) -> None:
+    hub = ParticipantHub(live.log, ring_size=64, stall_s=30, encode=encode_change, tick_s=0.5)
+    built: list[list[int]] = []
+
+    def combine(entries: list[tuple[ParticipantChange, object]]) -> object:
+        built.append([change.sequence for change, _ in entries])
+        return object()
+
+    try:
+        async with hub.subscribe(live.livestream_id) as a, hub.subscribe(live.livestream_id) as b:
+            start = a.feed.head
+            for user in ("u1", "u2", "u3"):
+                await join(db, live.livestream_id, user)
+            hub.on_participant_events(live.livestream_id)  # what the NOTIFY listener does
+            async with asyncio.timeout(10):
+                while a.feed.head < start + 3:
+                    assert await a.wait(a.feed.head, timeout_s=60)
+            first, second = a.batch(start, 10, combine), b.batch(start, 10, combine)
+            assert first is not None and second is not None
+            assert first[0] is second[0]  # one message for both
+            assert first[1] == second[1] == start + 3
+            assert built == [[start + 1, start + 2, start + 3]]
+            # A bound makes a range of its own; a reader further on has its own range too.
+            bounded, further = a.batch(start, 2, combine), b.batch(start + 1, 10, combine)
+            assert bounded is not None and bounded[1] == start + 2
+            assert further is not None and further[1] == start + 3
+            assert built[1:] == [[start + 1, start + 2], [start + 2, start + 3]]
+            assert a.batch(start + 3, 10, combine) is None  # at the head: nothing yet
+            assert not await a.wait(start + 3, timeout_s=0)
+    finally:
+        await hub.close()
