@@ -81,20 +81,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-# Net new GC-tracked objects between two young collections (CPython's default: 700). Objects that
-# outlive a couple of collections are promoted to the oldest generation, and a service holds many
-# such: each waiting Watch stream's slot future lives for a whole pass over every watcher
-# (~1 s with 10,000 of them). At the default, the bench's 10,000-watcher fan-out promoted enough
-# for a full collection every ~3 s, each 320-380 ms over every stream's objects (collecting
-# almost nothing) and stalling every stream and call meanwhile: p99 delivery 1.13-1.22 s. At
-# 50,000: one full collection in the process's life, p99 0.65-0.69 s (docs/performance.md,
-# session 11). The price: cyclic garbage waits for up to 50,000 allocations instead of 700.
-YOUNG_GC_THRESHOLD = 50_000
+# The API's young-generation threshold: net new GC-tracked objects between two young collections
+# (CPython's default: 700). Objects that outlive a couple of collections are promoted to the
+# oldest generation, and a Watch stream waiting for its write slot holds a future for a whole pass
+# over every watcher (~1 s with 10,000 of them). At the default, the bench's 10,000-watcher
+# fan-out promoted enough for a full collection every ~3 s, each 320-380 ms over every stream's
+# objects (collecting almost nothing) and stalling every stream and call meanwhile: p99 delivery
+# 1.13-1.22 s. At 50,000: one full collection in the process's life, p99 0.62-0.69 s. The shim
+# and the consumer keep the default: there it saved nothing and cost the shim ~10 % more CPU per
+# webhook (docs/performance.md, session 11). The price: cyclic garbage waits for up to 50,000
+# allocations instead of 700.
+API_YOUNG_GC_THRESHOLD = 50_000
 
 
-def tune_gc() -> None:
-    """Collect once, exempt everything alive now from the cyclic GC's later passes, and collect
-    the young generation less often (YOUNG_GC_THRESHOLD).
+def tune_gc(*, young_threshold: int | None = None) -> None:
+    """Collect once, then exempt everything alive now from the cyclic GC's later passes; with
+    `young_threshold`, collect the young generation after that many net allocations.
 
     The modules, classes and functions imported at start-up (grpc, protobuf, asyncpg, aiohttp,
     livekit: 60,000-80,000 tracked objects) live as long as the process, yet every full
@@ -104,15 +106,16 @@ def tune_gc() -> None:
     """
     gc.collect()  # garbage made while importing is freed, not frozen for good
     gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_GC_THRESHOLD, older, oldest)
+    if young_threshold is not None:
+        _, older, oldest = gc.get_threshold()
+        gc.set_threshold(young_threshold, older, oldest)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "api":
         from favorited.app import run_api
 
-        tune_gc()
+        tune_gc(young_threshold=API_YOUNG_GC_THRESHOLD)
         _run_service("api", run_api, settings)
         return 0
     if args.command == "webhooks":
