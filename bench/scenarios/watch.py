@@ -11,7 +11,7 @@ RSS growth per open watcher.
 The readers are kept lean, because they share the two cores with the server and stand for
 10,000 clients that would run elsewhere: they read through bench/grpc_h2.py (h2, by callback,
 not a grpc.aio call each: with grpc.aio's client the API needed ~100 µs of CPU per message
-instead of ~64, on the same machine, docs/performance.md, session 11); a watcher records each
+instead of 64-88, on the same machine, docs/performance.md, session 11); a watcher records each
 message as the run of sequences it carries (first, last, receipt time), checking that its
 length matches; one watcher in SAMPLE_EVERY also checks every sequence in it; and it parses only
 the sequences of a message (bench/sequences.py). Latency is still per change: every change of a
