@@ -18,6 +18,7 @@ prefix and status.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Protocol, cast
 
@@ -26,7 +27,9 @@ import h2.config
 import h2.connection
 import h2.errors
 import h2.events
+import h2.exceptions
 import h2.settings
+from h2.connection import ConnectionState
 
 # A stream's own receive window, and the connection's: generous, so the readers never hold the
 # server back on flow control; h2 still hands the space back as the messages are read.
@@ -41,6 +44,17 @@ _RESET_CODES: dict[int, str] = {
     h2.errors.ErrorCodes.REFUSED_STREAM: "UNAVAILABLE",
     h2.errors.ErrorCodes.ENHANCE_YOUR_CALM: "RESOURCE_EXHAUSTED",
 }
+# A response that is not gRPC's, by HTTP status, as grpc's own client reports it.
+_HTTP_CODES = {
+    400: "INTERNAL",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "UNIMPLEMENTED",
+    429: "UNAVAILABLE",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "UNAVAILABLE",
+}
 
 
 class StreamHandler(Protocol):
@@ -49,7 +63,8 @@ class StreamHandler(Protocol):
 
     def on_end(self, code: str) -> None:
         """The call ended: "OK", or the name of its grpc.StatusCode (UNAVAILABLE when the
-        connection was lost, CANCELLED when the server reset the stream)."""
+        connection was lost or the server sent GOAWAY, CANCELLED when the server reset the
+        stream, INTERNAL when a message could not be read or on_message raised)."""
 
 
 class _Stream:
@@ -132,25 +147,40 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         h2conn, streams = self._h2, self._streams
-        for event in h2conn.receive_data(data):
+        try:
+            events = h2conn.receive_data(data)
+        except h2.exceptions.ProtocolError:
+            # Typically a frame after the server's GOAWAY, which h2 takes as the connection's
+            # end: calls are not drained, every open one ends UNAVAILABLE (never silently).
+            self._abort()
+            return
+        for event in events:
             if isinstance(event, h2.events.DataReceived):
                 stream_id = event.stream_id
                 h2conn.acknowledge_received_data(event.flow_controlled_length, stream_id)
                 stream = streams.get(stream_id)
-                if stream is not None and (failed := stream.feed(event.data)):
+                if stream is None:
+                    continue
+                try:
+                    failed = stream.feed(event.data)
+                except Exception:  # noqa: BLE001 - a handler's failure ends its call only
+                    failed = "INTERNAL"
+                if failed:
                     self._end(stream_id, failed, reset=True)
             elif isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
                 self._headers(event.stream_id, event.headers)
             elif isinstance(event, h2.events.StreamEnded):
                 stream = streams.get(event.stream_id)
                 if stream is not None:
-                    # A call whose trailers had no grpc-status failed (as grpc's client says).
-                    self._end(event.stream_id, stream.code or "UNKNOWN")
+                    # A call whose trailers had no grpc-status failed (as grpc's client says),
+                    # and so did one that ended inside a message.
+                    code = "INTERNAL" if stream.buffer else stream.code or "UNKNOWN"
+                    self._end(event.stream_id, code)
             elif isinstance(event, h2.events.StreamReset):
                 self._end(event.stream_id, _RESET_CODES.get(event.error_code, "INTERNAL"))
-            elif isinstance(event, h2.events.ConnectionTerminated) and self._transport:
-                # GOAWAY: the server is going; its calls end with the connection.
-                self._transport.close()
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                self._abort()  # GOAWAY: as above
+                return
         self._flush()
 
     # -- calls --------------------------------------------------------------------------------
@@ -162,8 +192,9 @@ class Connection(asyncio.Protocol):
         metadata: Sequence[tuple[str, str]],
         handler: StreamHandler,
     ) -> int:
-        """Start a call: its headers and its one request message go out now."""
-        if self._transport is None:
+        """Start a call: its headers and its one request message go out now. Raises
+        ConnectionError if the connection is closed or going away."""
+        if self._transport is None or self._h2.state_machine.state is ConnectionState.CLOSED:
             raise ConnectionError("the connection is closed")
         stream_id: int = self._h2.get_next_available_stream_id()
         headers = [
@@ -186,7 +217,7 @@ class Connection(asyncio.Protocol):
     def cancel(self, stream_id: int) -> None:
         """End a call from this side; its handler is not told."""
         if self._streams.pop(stream_id, None) is not None and self._transport is not None:
-            self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
+            self._reset(stream_id)
             self._flush()
 
     async def close(self) -> None:
@@ -205,16 +236,29 @@ class Connection(asyncio.Protocol):
         for key, value in headers:
             if key == b"grpc-status":
                 stream.code = _CODES.get(int(value), "UNKNOWN")
-            elif key == b":status" and value != b"200":
-                stream.code = "UNAVAILABLE"  # not a gRPC answer: as grpc's client maps it
+            elif key == b":status" and value != b"200" and not stream.code:
+                # Not a gRPC answer: as grpc's client maps the HTTP status.
+                stream.code = _HTTP_CODES.get(int(value), "UNKNOWN")
 
     def _end(self, stream_id: int, code: str, *, reset: bool = False) -> None:
         stream = self._streams.pop(stream_id, None)
         if stream is None:
             return
-        if reset:
+        try:
+            if reset:
+                self._reset(stream_id)
+        finally:
+            stream.handler.on_end(code)
+
+    def _reset(self, stream_id: int) -> None:
+        # The stream may have closed in the same read (its trailers after the bad message).
+        with contextlib.suppress(h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
             self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
-        stream.handler.on_end(code)
+
+    def _abort(self) -> None:
+        """End the connection now; connection_lost ends its calls UNAVAILABLE."""
+        if self._transport is not None:
+            self._transport.abort()
 
     def _flush(self) -> None:
         out = self._h2.data_to_send()

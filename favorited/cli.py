@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 # over every watcher (~1 s with 10,000 of them). At the default, the bench's 10,000-watcher
 # fan-out promoted enough for a full collection every ~3 s, each 320-380 ms over every stream's
 # objects (collecting almost nothing) and stalling every stream and call meanwhile: p99 delivery
-# 1.13-1.22 s. At 50,000: one full collection in the process's life, p99 0.62-0.69 s. The shim
+# 1.13-1.22 s. At 50,000: one full collection in the process's life, p99 0.65-0.69 s. The shim
 # and the consumer keep the default: there it saved nothing and cost the shim ~10 % more CPU per
 # webhook (docs/performance.md, session 11). The price: cyclic garbage waits for up to 50,000
 # allocations instead of 700.

@@ -416,7 +416,11 @@ async def _watch(
     """
     async with opening:
         reading = _Reading(watcher, progress)
-        connection.call(sequences.METHOD, request, metadata, reading)
+        try:
+            connection.call(sequences.METHOD, request, metadata, reading)
+        except ConnectionError:
+            watcher.error = "UNAVAILABLE"  # the connection was lost before the call: no retry
+            return
         await reading.opened
     if watcher.snapshot_sequence >= 0:
         progress.opened += 1

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import grpc
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
 import pytest
 
 from bench import grpc_h2
@@ -88,8 +92,8 @@ async def _call(
 async def test_messages_arrive_whole_in_order_with_the_callers_metadata(server: Server) -> None:
     connection = await grpc_h2.Connection.open("127.0.0.1", server.port)
     try:
-        # Many small messages (several per frame and per read) and large ones (each split over
-        # several 16 KiB frames) on one stream each, and several streams at once.
+        # Many small messages and large ones (each split over several 16 KiB frames), on two
+        # streams at once. (Several messages in one frame: the scripted server below.)
         small = await _call(connection, "stream", b"200:7", authorization="Bearer a")
         large = await _call(connection, "stream", b"5:100000", authorization="Bearer b")
         assert await asyncio.wait_for(small.ended, 10) == "OK"
@@ -102,8 +106,8 @@ async def test_messages_arrive_whole_in_order_with_the_callers_metadata(server: 
 
 
 async def test_more_than_the_receive_windows_hold(server: Server) -> None:
-    # 40 MiB on one stream is more than its window and the connection's: the reader must hand
-    # the space back as it reads, or the server stops sending.
+    # 40 MiB on one stream is more than its window (16 MiB): the reader must hand the space back
+    # as it reads, or the server stops sending.
     connection = await grpc_h2.Connection.open("127.0.0.1", server.port)
     try:
         count = (grpc_h2.STREAM_WINDOW * 5 // 2) // 1_000_000
@@ -157,3 +161,145 @@ async def test_the_servers_going_away_ends_open_calls_unavailable(server: Server
         assert await asyncio.wait_for(call.ended, 10) == "UNAVAILABLE"
     finally:
         await connection.close()
+
+
+def _message(data: bytes) -> bytes:
+    return b"\x00" + len(data).to_bytes(4, "big") + data
+
+
+class _Record:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    def on_message(self, data: bytes) -> None:
+        self.messages.append(data)
+
+    def on_end(self, code: str) -> None:
+        raise AssertionError("not ended by feed")
+
+
+def test_messages_split_and_joined_anyhow_arrive_whole() -> None:
+    sent = [b"", b"a", b"bc" * 3, bytes(range(256)) * 40, b"end"]
+    wire = b"".join(_message(m) for m in sent)
+    for size in (1, 2, 3, 4, 5, 6, 7, 64, 1000, len(wire)):
+        record = _Record()
+        stream = grpc_h2._Stream(record)
+        for start in range(0, len(wire), size):
+            assert stream.feed(wire[start : start + size]) == ""
+        assert record.messages == sent, size
+        assert not stream.buffer
+
+
+def test_a_compressed_message_fails_the_call() -> None:
+    stream = grpc_h2._Stream(_Record())
+    assert stream.feed(b"\x01" + (3).to_bytes(4, "big") + b"abc") == "INTERNAL"
+
+
+class ScriptedServer(asyncio.Protocol):
+    """An HTTP/2 server (h2's server side) that answers each path with a scripted misbehaviour."""
+
+    def __init__(self) -> None:
+        self.conn = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=False, header_encoding=None)
+        )
+        self.paths: dict[int, bytes] = {}
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.conn.initiate_connection()
+        self.transport.write(self.conn.data_to_send())
+
+    def data_received(self, data: bytes) -> None:
+        for event in self.conn.receive_data(data):
+            if isinstance(event, h2.events.RequestReceived):
+                self.paths[event.stream_id] = dict(event.headers or [])[b":path"]
+            elif isinstance(event, h2.events.DataReceived):
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                self.answer(event.stream_id, self.paths[event.stream_id].rsplit(b"/", 1)[1])
+        assert self.transport is not None
+        self.transport.write(self.conn.data_to_send())
+
+    def answer(self, stream_id: int, how: bytes) -> None:
+        conn = self.conn
+        if how == b"not_found":
+            conn.send_headers(stream_id, [(b":status", b"404")], end_stream=True)
+            return
+        conn.send_headers(stream_id, [(b":status", b"200"), (b"content-type", b"application/grpc")])
+        ok = [(b"grpc-status", b"0")]
+        if how == b"two_in_one_frame":
+            conn.send_data(stream_id, _message(b"one") + _message(b"two"))
+            conn.send_headers(stream_id, ok, end_stream=True)
+        elif how == b"truncated":
+            conn.send_data(stream_id, _message(b"whole") + _message(b"0123456789")[:8])
+            conn.send_headers(stream_id, ok, end_stream=True)
+        elif how == b"reset":
+            conn.send_data(stream_id, _message(b"first"))
+            conn.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
+        elif how == b"goaway":
+            conn.send_data(stream_id, _message(b"first"))
+            conn.close_connection()
+            conn.ping(b"12345678")  # a frame after GOAWAY, as grpc's graceful stop sends
+        else:
+            conn.send_data(stream_id, _message(how))
+            conn.send_headers(stream_id, ok, end_stream=True)
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[int]:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(ScriptedServer, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+
+
+async def test_answers_that_are_not_plain_grpc(scripted: int) -> None:
+    connection = await grpc_h2.Connection.open("127.0.0.1", scripted)
+    try:
+        calls = {
+            how: await _call(connection, how, b"")
+            for how in ("two_in_one_frame", "truncated", "reset", "not_found")
+        }
+        ended = {how: await asyncio.wait_for(c.ended, 10) for how, c in calls.items()}
+    finally:
+        await connection.close()
+    assert ended == {
+        "two_in_one_frame": "OK",
+        "truncated": "INTERNAL",  # the stream ended inside a message: never "OK"
+        "reset": "CANCELLED",
+        "not_found": "UNIMPLEMENTED",  # HTTP 404, as grpc's client maps it
+    }
+    assert calls["two_in_one_frame"].messages == [b"one", b"two"]
+    assert calls["truncated"].messages == [b"whole"]
+    assert calls["reset"].messages == [b"first"]
+
+
+async def test_a_goaway_ends_every_open_call_unavailable(scripted: int) -> None:
+    connection = await grpc_h2.Connection.open("127.0.0.1", scripted)
+    try:
+        goaway = await _call(connection, "goaway", b"")
+        assert await asyncio.wait_for(goaway.ended, 10) == "UNAVAILABLE"
+        with pytest.raises(ConnectionError):
+            connection.call(f"/{SERVICE}/late", b"", [], Collect())
+    finally:
+        await connection.close()
+
+
+class Raising(Collect):
+    def on_message(self, data: bytes) -> None:
+        raise ValueError("cannot read this")
+
+
+async def test_a_handler_that_raises_ends_its_call_only(scripted: int) -> None:
+    connection = await grpc_h2.Connection.open("127.0.0.1", scripted)
+    try:
+        failing = Raising()
+        connection.call(f"/{SERVICE}/bad", b"", [], failing)
+        fine = await _call(connection, "fine", b"")
+        assert await asyncio.wait_for(failing.ended, 10) == "INTERNAL"
+        assert await asyncio.wait_for(fine.ended, 10) == "OK"
+    finally:
+        await connection.close()
+    assert fine.messages == [b"fine"]

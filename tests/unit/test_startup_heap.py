@@ -3,13 +3,17 @@ frozen, and the API's young collections come less often."""
 
 from __future__ import annotations
 
+import argparse
 import gc
 import weakref
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 
+from favorited import cli
 from favorited.cli import API_YOUNG_GC_THRESHOLD, tune_gc
+from favorited.config import Settings
 
 
 class _Node:
@@ -46,3 +50,12 @@ def test_young_collections_wait_for_the_threshold_given(unfrozen: None) -> None:
     tune_gc(young_threshold=API_YOUNG_GC_THRESHOLD)
     assert gc.get_threshold() == (API_YOUNG_GC_THRESHOLD, *thresholds[1:])
     assert API_YOUNG_GC_THRESHOLD >= 10_000  # CPython's 700 gave a full collection every ~3 s
+
+
+def test_only_the_api_collects_young_objects_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    tuned: list[dict[str, int]] = []
+    monkeypatch.setattr(cli, "tune_gc", lambda **kwargs: tuned.append(kwargs))
+    monkeypatch.setattr(cli, "_run_service", lambda name, run, settings: None)
+    for command in ("api", "webhooks", "consumer"):
+        cli._run(argparse.Namespace(command=command), cast(Settings, object()))
+    assert tuned == [{"young_threshold": API_YOUNG_GC_THRESHOLD}, {}, {}]
