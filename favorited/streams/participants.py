@@ -196,9 +196,14 @@ class ParticipantFeed:
         """The ring's entries after `sequence` (at most `limit`); raises as `pending` does."""
         if not self.pending(sequence):
             return []
-        start = sequence + 1 - self._ring[0][0].sequence
-        stop = len(self._ring) if limit is None else min(len(self._ring), start + limit)
+        start, stop = self._span(sequence, limit)
         return [self._ring[i] for i in range(start, stop)]
+
+    def _span(self, sequence: int, limit: int | None) -> tuple[int, int]:
+        """The ring indexes [start, stop) of the entries after `sequence`, at most `limit`; the
+        ring holds consecutive sequences from its first. Only after `pending` said True."""
+        start = sequence + 1 - self._ring[0][0].sequence
+        return start, len(self._ring) if limit is None else min(len(self._ring), start + limit)
 
     def batch(
         self, sequence: int, limit: int, combine: Callable[[list[Entry]], Any]
@@ -207,15 +212,14 @@ class ParticipantFeed:
         hold, or None if there are none; raises as `pending` does.
 
         Built once per sequence range for every watcher that asks: a change never changes after
-        it is logged, so its range identifies the content. The ring holds consecutive sequences,
-        so the range is known without listing the entries, which only a watcher that finds no
-        message built for its range does (with thousands at the head, one per range).
+        it is logged, so its range identifies the content, and the range is known without
+        listing the entries (`_span`), which only a watcher that finds no message built for its
+        range does (with thousands at the head, one per range).
         """
         if not self.pending(sequence):
             return None
         ring = self._ring
-        start = sequence + 1 - ring[0][0].sequence
-        stop = min(len(ring), start + limit)
+        start, stop = self._span(sequence, limit)
         last = ring[stop - 1][0].sequence
         key = (sequence + 1, last)
         message = self._batches.get(key)
@@ -277,14 +281,9 @@ class Reader:
 
         Raises Finished, Overflowed, Closing or Broken.
         """
-        feed = self.feed
-        deadline = time.monotonic() + timeout_s
-        while True:
-            signal = feed.change_signal()
-            entries = feed.after(sequence, limit)
-            if entries or time.monotonic() >= deadline:
-                return entries
-            await signal.wait()
+        if not await self.wait(sequence, timeout_s):
+            return []
+        return self.feed.after(sequence, limit)
 
     async def wait(self, sequence: int, timeout_s: float) -> bool:
         """Wait until there are entries after `sequence` (True), or for at least `timeout_s` of
