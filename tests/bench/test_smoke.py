@@ -55,3 +55,7 @@ def test_smoke_run_reports_every_scenario(tmp_path: Path) -> None:
     assert details["join"]["cpu_ms_per_op.api"] > 0
     assert details["join"]["cpu_ms_per_op.postgres"] > 0
     assert details["webhook_e2e"]["cpu_ms_per_op.rabbitmq"] > 0
+    # Accepted -> committed is part of sent -> committed, webhook by webhook, so its
+    # percentiles cannot exceed the whole's.
+    e2e = next(r for r in printed if r["scenario"] == "webhook_e2e")
+    assert 0 <= e2e["details"]["accept_commit_p99_ms"] <= e2e["p99_ms"]
