@@ -42,6 +42,9 @@ class Settings:
     webhook_queue_concurrency: int  # WEBHOOK_QUEUE_CONCURRENCY (2): transactions applying at once
     webhook_apply_lanes: int  # WEBHOOK_APPLY_LANES (4): ordered lanes rooms are spread over
     webhook_batch_size: int  # WEBHOOK_BATCH_SIZE (100): most events one transaction applies
+    # A second transaction starts only once the running one has run this long (a room's end):
+    # one at a time otherwise, each with a bigger batch (favorited/consumer/batching.py).
+    webhook_apply_overlap_ms: int  # WEBHOOK_APPLY_OVERLAP_MS (50)
     webhook_queue: str  # WEBHOOK_QUEUE (favorited.webhooks): quorum queue; DLQ is `<name>.dlq`
     webhook_max_deliveries: int  # WEBHOOK_MAX_DELIVERIES (5): then the message is dead-lettered
     webhook_publish_timeout_s: float  # WEBHOOK_PUBLISH_TIMEOUT_SECONDS (2): confirm wait, then 503
@@ -92,6 +95,9 @@ class Settings:
             webhook_queue_concurrency=env.integer("WEBHOOK_QUEUE_CONCURRENCY", 2, low=1, high=1000),
             webhook_apply_lanes=env.integer("WEBHOOK_APPLY_LANES", 4, low=1, high=1000),
             webhook_batch_size=env.integer("WEBHOOK_BATCH_SIZE", 100, low=1, high=1000),
+            webhook_apply_overlap_ms=env.integer(
+                "WEBHOOK_APPLY_OVERLAP_MS", 50, low=0, high=60_000
+            ),
             webhook_queue=env.optional("WEBHOOK_QUEUE") or "favorited.webhooks",
             webhook_max_deliveries=env.integer("WEBHOOK_MAX_DELIVERIES", 5, low=1, high=100),
             webhook_publish_timeout_s=env.number(

@@ -76,7 +76,8 @@ class Metrics:
         self.webhook_events_waiting = Gauge(
             "favorited_webhook_events_waiting",
             "Webhook events this consumer holds that are not yet in a transaction (waiting for "
-            "their lane or for a slot: WEBHOOK_QUEUE_CONCURRENCY); read when scraped",
+            "their lane or for their turn: WEBHOOK_QUEUE_CONCURRENCY, WEBHOOK_APPLY_OVERLAP_MS); "
+            "read when scraped",
             registry=r,
         )
 

@@ -67,6 +67,7 @@ class ConsumerApp:
             lanes=settings.webhook_apply_lanes,
             transactions=settings.webhook_queue_concurrency,
             batch_size=settings.webhook_batch_size,
+            overlap_after_s=settings.webhook_apply_overlap_ms / 1000,
         )
         applier.start()
         metrics.webhook_events_waiting.set_function(applier.waiting)

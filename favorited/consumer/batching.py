@@ -5,16 +5,24 @@ over a few lanes by room: one room's events always go to the same lane, so they 
 delivery order and concurrent transactions never wait on each other's livestream row locks (every
 effect locks its livestream first). A lane takes whatever is waiting in it (up to `batch_size`)
 and applies it with one COMMIT. Commits, not statements, dominate the cost of applying a webhook,
-so under load this multiplies throughput, while a lone event still goes through at once (a batch
-is never waited for).
+so under load this multiplies throughput, while a lone event still goes through at once when
+nothing else is being applied (a batch is never waited for).
 
 Lanes and transactions are separate numbers. At most `transactions` lanes apply at once, and a lane
-collects its batch only once it holds a transaction slot, so what arrived while it waited joins
-the same commit: the fewer transactions run at once, the bigger each one is (PostgreSQL's cost per
-event falls steeply with the batch size). More lanes than slots keeps a room's long transaction
-(an end of 100,000 participants takes about a second) from holding up more than its own lane's
-rooms: the others go on through the remaining slots, and acks.py acks their messages one by one
-once many wait behind the long one, so the prefetch window keeps moving.
+collects its batch only once its turn has come (a slot, and the overlap rule below), so what
+arrived while it waited joins the same commit: the fewer transactions run at once, the bigger each
+one is (PostgreSQL's cost per event falls steeply with the batch size). More lanes than slots
+keeps a room's long transaction (an end of 100,000 participants takes about a second) from
+holding up more than its own lane's rooms: the others go on through the remaining slots, and
+acks.py acks their messages one by one once many wait behind the long one, so the prefetch window
+keeps moving.
+
+A second transaction starts only once the one running has run for `overlap_after_s`. Under a
+steady stream that makes one transaction at a time the rule, so each carries what arrived while
+the other ran: webhook_e2e's batches averaged 6-10 events with two at once, and PostgreSQL's CPU
+per event is ~1 ms at a batch of 1, ~0.3 ms at 8 and ~0.2 ms at 32 (docs/performance.md, session
+12). A long transaction (a room's end) still holds up only its own lane: past `overlap_after_s`
+the others go on through the remaining slots. Lanes take their turns in the order they came.
 
 A batch that fails for a reason other than a transient one is re-applied event by event, so only
 the event at fault fails and the others are not held back by it.
@@ -23,6 +31,7 @@ the event at fault fails and the others are not held back by it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zlib
 
@@ -39,13 +48,26 @@ _Pending = tuple[LiveKitEvent, "asyncio.Future[Outcome]"]
 
 class BatchApplier:
     def __init__(
-        self, service: LiveKitEventService, *, lanes: int, transactions: int, batch_size: int
+        self,
+        service: LiveKitEventService,
+        *,
+        lanes: int,
+        transactions: int,
+        batch_size: int,
+        overlap_after_s: float,
     ) -> None:
         self._service = service
         self._batch_size = batch_size
+        self._overlap_after_s = overlap_after_s
         self._queues: list[asyncio.Queue[_Pending]] = [asyncio.Queue() for _ in range(lanes)]
         self._slots = asyncio.Semaphore(transactions)
-        self._lanes_waiting = 0  # lanes holding their batch's first event, waiting for a slot
+        self._lanes_waiting = 0  # lanes holding their batch's first event, waiting their turn
+        self._running: dict[object, float] = {}  # each running transaction's start (loop time)
+        self._ended = asyncio.Event()  # set when a transaction ends: the next may start
+        # Lanes take their turns in arrival order (asyncio.Lock is first come, first served): a
+        # lane whose transaction just ended must not step in front of one already waiting, or a
+        # busy lane would keep every other lane waiting for as long as its stream lasts.
+        self._turns = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -54,9 +76,13 @@ class BatchApplier:
             for i, queue in enumerate(self._queues)
         ]
 
+    def running(self) -> int:
+        """Transactions applying now."""
+        return len(self._running)
+
     def waiting(self) -> int:
-        """Events submitted and not yet in a transaction, waiting for their lane or for a slot
-        (read by a gauge at scrape)."""
+        """Events submitted and not yet in a transaction, waiting for their lane or for their
+        turn (read by a gauge at scrape)."""
         return self._lanes_waiting + sum(queue.qsize() for queue in self._queues)
 
     async def stop(self) -> None:
@@ -81,11 +107,16 @@ class BatchApplier:
                 self._lanes_waiting += 1
                 try:
                     await self._slots.acquire()
+                    try:
+                        turn = await self._take_turn()
+                    except BaseException:
+                        self._slots.release()
+                        raise
                 finally:
                     self._lanes_waiting -= 1
                 try:
-                    # Collected only now that a slot is ours: whatever arrived while this lane
-                    # waited for one goes in this commit, not in the next.
+                    # Collected only now that it is this lane's turn: whatever arrived while it
+                    # waited goes in this commit, not in the next.
                     while len(batch) < self._batch_size and not queue.empty():
                         batch.append(queue.get_nowait())
                     await self._apply(batch)
@@ -96,6 +127,8 @@ class BatchApplier:
                     for _, future in batch:
                         _settle(future, exc=exc)
                 finally:
+                    del self._running[turn]
+                    self._ended.set()
                     self._slots.release()
             except asyncio.CancelledError:
                 # Stopping: the events taken out of the queue are released like those left in
@@ -103,6 +136,24 @@ class BatchApplier:
                 for _, future in batch:
                     future.cancel()
                 raise
+
+    async def _take_turn(self) -> object:
+        """With a slot held, wait until no transaction runs or the youngest running one has run
+        `overlap_after_s`; then this lane's transaction is running (returns its token)."""
+        loop = asyncio.get_running_loop()
+        async with self._turns:
+            while self._running:
+                left = max(self._running.values()) + self._overlap_after_s - loop.time()
+                if left <= 0:
+                    break
+                # No await between the check and the wait: an end cannot be missed.
+                self._ended.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(left):
+                        await self._ended.wait()
+            turn = object()
+            self._running[turn] = loop.time()  # before the next lane in line looks
+            return turn
 
     async def _apply(self, batch: list[_Pending]) -> None:
         try:

@@ -1,6 +1,7 @@
 """The consumer's apply lanes (favorited/consumer/batching.py) on real PostgreSQL: rooms spread
-over ordered lanes, at most WEBHOOK_QUEUE_CONCURRENCY transactions at once, and a lane's batch
-collected only once it holds a transaction slot.
+over ordered lanes, at most WEBHOOK_QUEUE_CONCURRENCY transactions at once, a second one only once
+the running one has run WEBHOOK_APPLY_OVERLAP_MS, and a lane's batch collected only once its turn
+has come.
 
 A livestream row locked by the test stands in for a long transaction (a room's end of 100,000
 participants): the event for that room blocks inside PostgreSQL, holding its slot, for as long as
@@ -108,7 +109,9 @@ async def _joined_count(db: asyncpg.Pool, livestream_id: str) -> int:
 async def test_a_lane_waiting_for_a_slot_commits_what_arrived_meanwhile_in_one_transaction(
     livekit_events: LiveKitEventService, db: asyncpg.Pool
 ) -> None:
-    applier = BatchApplier(livekit_events, lanes=2, transactions=1, batch_size=100)
+    applier = BatchApplier(
+        livekit_events, lanes=2, transactions=1, batch_size=100, overlap_after_s=0.05
+    )
     applier.start()
     room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
     x_id, y_id = await _live(db, room_x), await _live(db, room_y)
@@ -141,15 +144,18 @@ async def test_a_lane_waiting_for_a_slot_commits_what_arrived_meanwhile_in_one_t
 async def test_a_long_transaction_holds_up_only_its_own_lane(
     livekit_events: LiveKitEventService, db: asyncpg.Pool
 ) -> None:
-    applier = BatchApplier(livekit_events, lanes=3, transactions=2, batch_size=100)
+    applier = BatchApplier(
+        livekit_events, lanes=3, transactions=2, batch_size=100, overlap_after_s=0.05
+    )
     applier.start()
     room_x, room_y, room_z = (_room_in_lane(lane, 3) for lane in range(3))
     x_id, y_id, z_id = await _live(db, room_x), await _live(db, room_y), await _live(db, room_z)
     try:
         async with _stuck(db, applier, room_x, x_id) as x_task:
-            # While x's room is stuck in one slot, the other lanes go on through the other.
-            await applier.apply(_joined(room_y, "y"))
-            await applier.apply(_joined(room_z, "z"))
+            # While x's room is stuck in one slot, past the overlap wait the other lanes go on
+            # through the other slot.
+            await asyncio.wait_for(applier.apply(_joined(room_y, "y")), timeout=30)
+            await asyncio.wait_for(applier.apply(_joined(room_z, "z")), timeout=30)
             assert (await _joined_count(db, y_id), await _joined_count(db, z_id)) == (1, 1)
             assert not x_task.done()
         await x_task
@@ -158,10 +164,109 @@ async def test_a_long_transaction_holds_up_only_its_own_lane(
         await applier.stop()
 
 
+async def test_a_second_transaction_waits_for_the_running_one_until_it_has_run_long(
+    livekit_events: LiveKitEventService, db: asyncpg.Pool
+) -> None:
+    # Two slots, but an overlap wait longer than the test: the running transaction is never
+    # "long", so y's lane must wait for it, and y's events arriving meanwhile share one commit.
+    applier = BatchApplier(
+        livekit_events, lanes=2, transactions=2, batch_size=100, overlap_after_s=60
+    )
+    applier.start()
+    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
+    x_id, y_id = await _live(db, room_x), await _live(db, room_y)
+    y_events = [_joined(room_y, f"y{i}") for i in range(3)]
+    try:
+        async with _stuck(db, applier, room_x, x_id) as x_task:
+            y_tasks: list[asyncio.Task[Outcome]] = []
+            for count, event in enumerate(y_events, start=1):
+                task = asyncio.create_task(applier.apply(event))
+                y_tasks.append(task)
+                # A free slot is not enough: with no overlap wait each would commit at once.
+                await until(_waiting_or_done(applier, count, task))
+                assert not task.done()
+            assert await _joined_count(db, y_id) == 0
+        await asyncio.gather(x_task, *y_tasks)
+        xmins = await db.fetch(
+            "SELECT xmin::text AS tx FROM webhook_inbox WHERE event_id = ANY($1)",
+            [e.event_id for e in y_events],
+        )
+        assert len({row["tx"] for row in xmins}) == 1
+        assert await _joined_count(db, y_id) == 3
+        assert applier.waiting() == 0
+    finally:
+        await applier.stop()
+
+
+async def test_stopping_releases_a_lane_waiting_for_its_turn(
+    livekit_events: LiveKitEventService, db: asyncpg.Pool
+) -> None:
+    applier = BatchApplier(
+        livekit_events, lanes=2, transactions=2, batch_size=100, overlap_after_s=60
+    )
+    applier.start()
+    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
+    x_id, y_id = await _live(db, room_x), await _live(db, room_y)
+    try:
+        async with _stuck(db, applier, room_x, x_id) as x_task:
+            y_task = asyncio.create_task(applier.apply(_joined(room_y, "y")))
+            await until(_waiting_or_done(applier, 1, y_task))
+            assert not y_task.done()
+            await applier.stop()
+            for task in (x_task, y_task):
+                with pytest.raises(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=10)
+            # Nothing is left counted as running or waiting.
+            assert (applier.running(), applier.waiting()) == (0, 0)
+        assert await _joined_count(db, y_id) == 0
+    finally:
+        await applier.stop()
+
+
+def _left(room_sid: str) -> LiveKitEvent:
+    """A cheap event for the room: a session it never saw leaves (ignored, inbox row kept)."""
+    return LiveKitEvent(
+        event_id=sid("EV_"),
+        event="participant_left",
+        created_at=None,
+        room_sid=room_sid,
+        room_name="lanes",
+        participant_sid=sid("PA_"),
+        identity="nobody",
+    )
+
+
+async def test_a_busy_lane_does_not_keep_another_lane_waiting_for_its_turn(
+    livekit_events: LiveKitEventService, db: asyncpg.Pool
+) -> None:
+    # One event per transaction, so x's lane has a long stream of transactions to run, and an
+    # overlap wait longer than the test, so only taking turns can let y's lane in: a lane whose
+    # transaction just ended must queue behind y's, not go first again.
+    applier = BatchApplier(
+        livekit_events, lanes=2, transactions=2, batch_size=1, overlap_after_s=60
+    )
+    applier.start()
+    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
+    await _live(db, room_x)
+    y_id = await _live(db, room_y)
+    try:
+        x_tasks = [asyncio.create_task(applier.apply(_left(room_x))) for _ in range(400)]
+        await until(lambda: applier.running() == 1)
+        await applier.apply(_joined(room_y, "y"))
+        # y went in between x's transactions, long before x's stream ended.
+        assert sum(task.done() for task in x_tasks) < len(x_tasks) // 2
+        assert await _joined_count(db, y_id) == 1
+        assert set(await asyncio.gather(*x_tasks)) == {Outcome.IGNORED}
+    finally:
+        await applier.stop()
+
+
 async def test_stopping_releases_the_events_a_lane_holds_while_waiting_for_a_slot(
     livekit_events: LiveKitEventService, db: asyncpg.Pool
 ) -> None:
-    applier = BatchApplier(livekit_events, lanes=2, transactions=1, batch_size=100)
+    applier = BatchApplier(
+        livekit_events, lanes=2, transactions=1, batch_size=100, overlap_after_s=0.05
+    )
     applier.start()
     room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
     x_id, y_id = await _live(db, room_x), await _live(db, room_y)

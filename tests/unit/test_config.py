@@ -17,6 +17,7 @@ def test_defaults() -> None:
     s = Settings.from_env({})
     assert (s.grpc_port, s.http_port, s.token_expiration_hours) == (50051, 3001, 24)
     assert (s.webhook_queue_concurrency, s.webhook_apply_lanes, s.webhook_batch_size) == (2, 4, 100)
+    assert s.webhook_apply_overlap_ms == 50
     assert s.reconciliation_interval_minutes == 10
     assert s.database_url is None and s.amqp_url == config.DEFAULT_AMQP_URL
 
@@ -28,6 +29,7 @@ def test_defaults() -> None:
         ({"GRPC_PORT": "70000"}, "GRPC_PORT must be between 0 and 65535"),
         ({"WEBHOOK_QUEUE_CONCURRENCY": "0"}, "WEBHOOK_QUEUE_CONCURRENCY must be between"),
         ({"WEBHOOK_APPLY_LANES": "0"}, "WEBHOOK_APPLY_LANES must be between"),
+        ({"WEBHOOK_APPLY_OVERLAP_MS": "-1"}, "WEBHOOK_APPLY_OVERLAP_MS must be between"),
         ({"WEBHOOK_QUEUE_CONCURRENCY": "5"}, "must not exceed WEBHOOK_APPLY_LANES"),
         ({"FAVORITED_JWT_SECRET": "short"}, "FAVORITED_JWT_SECRET must be at least 32 bytes"),
         (
