@@ -106,28 +106,46 @@ async def _joined_count(db: asyncpg.Pool, livestream_id: str) -> int:
     return count
 
 
-async def test_a_lane_waiting_for_a_slot_commits_what_arrived_meanwhile_in_one_transaction(
-    livekit_events: LiveKitEventService, db: asyncpg.Pool
-) -> None:
+@pytest.fixture(params=[(1, 0.05), (2, 60.0)], ids=["one-slot", "two-slots"])
+async def waiting_lanes(
+    request: pytest.FixtureRequest, livekit_events: LiveKitEventService
+) -> AsyncIterator[BatchApplier]:
+    """Two lanes where the second waits for its turn while the first's transaction runs: for
+    the only slot, or, with a slot free, for the running transaction, which an overlap wait
+    longer than the test never lets count as long."""
+    transactions, overlap_after_s = request.param
     applier = BatchApplier(
-        livekit_events, lanes=2, transactions=1, batch_size=100, overlap_after_s=0.05
+        livekit_events,
+        lanes=2,
+        transactions=transactions,
+        batch_size=100,
+        overlap_after_s=overlap_after_s,
     )
     applier.start()
+    yield applier
+    await applier.stop()
+
+
+async def test_a_lane_waiting_for_its_turn_commits_what_arrived_meanwhile_in_one_transaction(
+    waiting_lanes: BatchApplier, db: asyncpg.Pool
+) -> None:
+    applier = waiting_lanes
     room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
     x_id, y_id = await _live(db, room_x), await _live(db, room_y)
     y_events = [_joined(room_y, f"y{i}") for i in range(3)]
     try:
-        # x's transaction holds the only slot.
+        # x's transaction holds the only slot, or runs in one of two.
         async with _stuck(db, applier, room_x, x_id) as x_task:
             y_tasks: list[asyncio.Task[Outcome]] = []
             for count, event in enumerate(y_events, start=1):
                 task = asyncio.create_task(applier.apply(event))
                 y_tasks.append(task)
-                # Each arrives on its own; without the slot bound, each would commit at once.
+                # Each arrives on its own; without the slot bound or the overlap wait, each
+                # would commit at once.
                 await until(_waiting_or_done(applier, count, task))
                 assert not task.done()
             assert await _joined_count(db, y_id) == 0
-        # The lock is gone: x commits, then y's lane takes the slot with all three.
+        # The lock is gone: x commits, then y's lane takes its turn with all three.
         await asyncio.gather(x_task, *y_tasks)
         xmins = await db.fetch(
             "SELECT event_id, xmin::text AS tx FROM webhook_inbox WHERE event_id = ANY($1)",
@@ -160,65 +178,6 @@ async def test_a_long_transaction_holds_up_only_its_own_lane(
             assert not x_task.done()
         await x_task
         assert await _joined_count(db, x_id) == 1
-    finally:
-        await applier.stop()
-
-
-async def test_a_second_transaction_waits_for_the_running_one_until_it_has_run_long(
-    livekit_events: LiveKitEventService, db: asyncpg.Pool
-) -> None:
-    # Two slots, but an overlap wait longer than the test: the running transaction is never
-    # "long", so y's lane must wait for it, and y's events arriving meanwhile share one commit.
-    applier = BatchApplier(
-        livekit_events, lanes=2, transactions=2, batch_size=100, overlap_after_s=60
-    )
-    applier.start()
-    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
-    x_id, y_id = await _live(db, room_x), await _live(db, room_y)
-    y_events = [_joined(room_y, f"y{i}") for i in range(3)]
-    try:
-        async with _stuck(db, applier, room_x, x_id) as x_task:
-            y_tasks: list[asyncio.Task[Outcome]] = []
-            for count, event in enumerate(y_events, start=1):
-                task = asyncio.create_task(applier.apply(event))
-                y_tasks.append(task)
-                # A free slot is not enough: with no overlap wait each would commit at once.
-                await until(_waiting_or_done(applier, count, task))
-                assert not task.done()
-            assert await _joined_count(db, y_id) == 0
-        await asyncio.gather(x_task, *y_tasks)
-        xmins = await db.fetch(
-            "SELECT xmin::text AS tx FROM webhook_inbox WHERE event_id = ANY($1)",
-            [e.event_id for e in y_events],
-        )
-        assert len({row["tx"] for row in xmins}) == 1
-        assert await _joined_count(db, y_id) == 3
-        assert applier.waiting() == 0
-    finally:
-        await applier.stop()
-
-
-async def test_stopping_releases_a_lane_waiting_for_its_turn(
-    livekit_events: LiveKitEventService, db: asyncpg.Pool
-) -> None:
-    applier = BatchApplier(
-        livekit_events, lanes=2, transactions=2, batch_size=100, overlap_after_s=60
-    )
-    applier.start()
-    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
-    x_id, y_id = await _live(db, room_x), await _live(db, room_y)
-    try:
-        async with _stuck(db, applier, room_x, x_id) as x_task:
-            y_task = asyncio.create_task(applier.apply(_joined(room_y, "y")))
-            await until(_waiting_or_done(applier, 1, y_task))
-            assert not y_task.done()
-            await applier.stop()
-            for task in (x_task, y_task):
-                with pytest.raises(asyncio.CancelledError):
-                    await asyncio.wait_for(task, timeout=10)
-            # Nothing is left counted as running or waiting.
-            assert (applier.running(), applier.waiting()) == (0, 0)
-        assert await _joined_count(db, y_id) == 0
     finally:
         await applier.stop()
 
@@ -261,13 +220,10 @@ async def test_a_busy_lane_does_not_keep_another_lane_waiting_for_its_turn(
         await applier.stop()
 
 
-async def test_stopping_releases_the_events_a_lane_holds_while_waiting_for_a_slot(
-    livekit_events: LiveKitEventService, db: asyncpg.Pool
+async def test_stopping_releases_the_events_a_lane_holds_while_waiting_for_its_turn(
+    waiting_lanes: BatchApplier, db: asyncpg.Pool
 ) -> None:
-    applier = BatchApplier(
-        livekit_events, lanes=2, transactions=1, batch_size=100, overlap_after_s=0.05
-    )
-    applier.start()
+    applier = waiting_lanes
     room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
     x_id, y_id = await _live(db, room_x), await _live(db, room_y)
     try:
@@ -281,6 +237,8 @@ async def test_stopping_releases_the_events_a_lane_holds_while_waiting_for_a_slo
             for task in (x_task, y_task):
                 with pytest.raises(asyncio.CancelledError):
                     await asyncio.wait_for(task, timeout=10)
+            # Nothing is left counted as running or waiting.
+            assert (applier.running(), applier.waiting()) == (0, 0)
         assert await _joined_count(db, y_id) == 0
         assert await _joined_count(db, x_id) == 0
     finally:
