@@ -22,7 +22,8 @@ steady stream that makes one transaction at a time the rule, so each carries wha
 the other ran: webhook_e2e's batches averaged 6-10 events with two at once, and PostgreSQL's CPU
 per event is ~1 ms at a batch of 1, ~0.3 ms at 8 and ~0.2 ms at 32 (docs/performance.md, session
 12). A long transaction (a room's end) still holds up only its own lane: past `overlap_after_s`
-the others go on through the remaining slots. Lanes take their turns in the order they came.
+the others go on through the remaining slots. A lane whose batch is already full does not wait
+(a backlog drains through every slot, as before). Lanes take their turns in the order they came.
 
 A batch that fails for a reason other than a transient one is re-applied event by event, so only
 the event at fault fails and the others are not held back by it.
@@ -63,7 +64,8 @@ class BatchApplier:
         self._slots = asyncio.Semaphore(transactions)
         self._lanes_waiting = 0  # lanes holding their batch's first event, waiting their turn
         self._running: dict[object, float] = {}  # each running transaction's start (loop time)
-        self._ended = asyncio.Event()  # set when a transaction ends: the next may start
+        # Set when a transaction ends, or a lane's batch fills: the lane waiting its turn looks.
+        self._wake = asyncio.Event()
         # Lanes take their turns in arrival order (asyncio.Lock is first come, first served): a
         # lane whose transaction just ended must not step in front of one already waiting, or a
         # busy lane would keep every other lane waiting for as long as its stream lasts.
@@ -98,6 +100,8 @@ class BatchApplier:
         # zlib.crc32, not hash(): the same room must map to the same lane in every process run.
         queue = self._queues[zlib.crc32(event.room_sid.encode()) % len(self._queues)]
         await queue.put((event, future))
+        if queue.qsize() + 1 >= self._batch_size:  # + the event its lane holds while it waits
+            self._wake.set()
         return await future
 
     async def _work(self, queue: asyncio.Queue[_Pending]) -> None:
@@ -108,7 +112,7 @@ class BatchApplier:
                 try:
                     await self._slots.acquire()
                     try:
-                        turn = await self._take_turn()
+                        turn = await self._take_turn(queue)
                     except BaseException:
                         self._slots.release()
                         raise
@@ -128,7 +132,7 @@ class BatchApplier:
                         _settle(future, exc=exc)
                 finally:
                     del self._running[turn]
-                    self._ended.set()
+                    self._wake.set()
                     self._slots.release()
             except asyncio.CancelledError:
                 # Stopping: the events taken out of the queue are released like those left in
@@ -137,20 +141,22 @@ class BatchApplier:
                     future.cancel()
                 raise
 
-    async def _take_turn(self) -> object:
-        """With a slot held, wait until no transaction runs or the youngest running one has run
-        `overlap_after_s`; then this lane's transaction is running (returns its token)."""
+    async def _take_turn(self, queue: asyncio.Queue[_Pending]) -> object:
+        """With a slot held, wait until no transaction runs, the youngest running one has run
+        `overlap_after_s`, or this lane's batch is full (waiting could not make it bigger: a
+        backlog drains through every slot); then this lane's transaction is running (returns
+        its token)."""
         loop = asyncio.get_running_loop()
         async with self._turns:
-            while self._running:
+            while self._running and queue.qsize() + 1 < self._batch_size:
                 left = max(self._running.values()) + self._overlap_after_s - loop.time()
                 if left <= 0:
                     break
-                # No await between the check and the wait: an end cannot be missed.
-                self._ended.clear()
+                # No await between the check and the wait: a wake-up cannot be missed.
+                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(left):
-                        await self._ended.wait()
+                        await self._wake.wait()
             turn = object()
             self._running[turn] = loop.time()  # before the next lane in line looks
             return turn

@@ -198,11 +198,12 @@ def _left(room_sid: str) -> LiveKitEvent:
 async def test_a_busy_lane_does_not_keep_another_lane_waiting_for_its_turn(
     livekit_events: LiveKitEventService, db: asyncpg.Pool
 ) -> None:
-    # One event per transaction, so x's lane has a long stream of transactions to run, and an
-    # overlap wait longer than the test, so only taking turns can let y's lane in: a lane whose
-    # transaction just ended must queue behind y's, not go first again.
+    # Two events per transaction, so x's lane has a long stream of full batches to run (a full
+    # batch does not wait for its turn's overlap), and an overlap wait longer than the test, so
+    # only taking turns can let y's lane in: a lane whose transaction just ended must queue
+    # behind y's, not go first again.
     applier = BatchApplier(
-        livekit_events, lanes=2, transactions=2, batch_size=1, overlap_after_s=60
+        livekit_events, lanes=2, transactions=2, batch_size=2, overlap_after_s=60
     )
     applier.start()
     room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
@@ -216,6 +217,35 @@ async def test_a_busy_lane_does_not_keep_another_lane_waiting_for_its_turn(
         assert sum(task.done() for task in x_tasks) < len(x_tasks) // 2
         assert await _joined_count(db, y_id) == 1
         assert set(await asyncio.gather(*x_tasks)) == {Outcome.IGNORED}
+    finally:
+        await applier.stop()
+
+
+async def test_a_lane_with_a_full_batch_does_not_wait_for_the_running_transaction(
+    livekit_events: LiveKitEventService, db: asyncpg.Pool
+) -> None:
+    # Waiting could not make a full batch bigger: a backlog goes through every slot.
+    applier = BatchApplier(
+        livekit_events, lanes=2, transactions=2, batch_size=3, overlap_after_s=60
+    )
+    applier.start()
+    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
+    x_id, y_id = await _live(db, room_x), await _live(db, room_y)
+    y_events = [_joined(room_y, f"y{i}") for i in range(3)]
+    try:
+        async with _stuck(db, applier, room_x, x_id) as x_task:
+            # Applied while x's transaction still runs, all three in one commit.
+            await asyncio.wait_for(
+                asyncio.gather(*(applier.apply(event) for event in y_events)), timeout=10
+            )
+            assert not x_task.done()
+        xmins = await db.fetch(
+            "SELECT xmin::text AS tx FROM webhook_inbox WHERE event_id = ANY($1)",
+            [e.event_id for e in y_events],
+        )
+        assert len({row["tx"] for row in xmins}) == 1
+        assert await _joined_count(db, y_id) == 3
+        await x_task
     finally:
         await applier.stop()
 
