@@ -42,8 +42,8 @@ class Settings:
     webhook_queue_concurrency: int  # WEBHOOK_QUEUE_CONCURRENCY (2): transactions applying at once
     webhook_apply_lanes: int  # WEBHOOK_APPLY_LANES (4): ordered lanes rooms are spread over
     webhook_batch_size: int  # WEBHOOK_BATCH_SIZE (100): most events one transaction applies
-    # A second transaction starts only once the running one has run this long (a room's end):
-    # one at a time otherwise, each with a bigger batch (favorited/consumer/batching.py).
+    # A second transaction starts only once the running one has run this long (a room's end) or
+    # its lane's batch is full: one at a time otherwise, each with a bigger batch (batching.py).
     webhook_apply_overlap_ms: int  # WEBHOOK_APPLY_OVERLAP_MS (50)
     webhook_queue: str  # WEBHOOK_QUEUE (favorited.webhooks): quorum queue; DLQ is `<name>.dlq`
     webhook_max_deliveries: int  # WEBHOOK_MAX_DELIVERIES (5): then the message is dead-lettered
