@@ -100,7 +100,7 @@ class BatchApplier:
         # zlib.crc32, not hash(): the same room must map to the same lane in every process run.
         queue = self._queues[zlib.crc32(event.room_sid.encode()) % len(self._queues)]
         await queue.put((event, future))
-        if queue.qsize() + 1 >= self._batch_size:  # + the event its lane holds while it waits
+        if self._batch_full(queue):
             self._wake.set()
         return await future
 
@@ -148,7 +148,7 @@ class BatchApplier:
         its token)."""
         loop = asyncio.get_running_loop()
         async with self._turns:
-            while self._running and queue.qsize() + 1 < self._batch_size:
+            while self._running and not self._batch_full(queue):
                 left = max(self._running.values()) + self._overlap_after_s - loop.time()
                 if left <= 0:
                     break
@@ -160,6 +160,10 @@ class BatchApplier:
             turn = object()
             self._running[turn] = loop.time()  # before the next lane in line looks
             return turn
+
+    def _batch_full(self, queue: asyncio.Queue[_Pending]) -> bool:
+        # + 1: the event its lane holds while it waits for its turn.
+        return queue.qsize() + 1 >= self._batch_size
 
     async def _apply(self, batch: list[_Pending]) -> None:
         try:

@@ -51,6 +51,12 @@ async def _live(db: asyncpg.Pool, room_sid: str) -> str:
     return livestream_id
 
 
+async def _live_rooms(db: asyncpg.Pool, lanes: int) -> list[tuple[str, str]]:
+    """A live livestream in each of `lanes` lanes: (room sid, livestream id), lane by lane."""
+    rooms = [_room_in_lane(lane, lanes) for lane in range(lanes)]
+    return [(room, await _live(db, room)) for room in rooms]
+
+
 def _joined(room_sid: str, identity: str) -> LiveKitEvent:
     return LiveKitEvent(
         event_id=sid("EV_"),
@@ -130,8 +136,7 @@ async def test_a_lane_waiting_for_its_turn_commits_what_arrived_meanwhile_in_one
     waiting_lanes: BatchApplier, db: asyncpg.Pool
 ) -> None:
     applier = waiting_lanes
-    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
-    x_id, y_id = await _live(db, room_x), await _live(db, room_y)
+    (room_x, x_id), (room_y, y_id) = await _live_rooms(db, 2)
     y_events = [_joined(room_y, f"y{i}") for i in range(3)]
     try:
         # x's transaction holds the only slot, or runs in one of two.
@@ -166,8 +171,7 @@ async def test_a_long_transaction_holds_up_only_its_own_lane(
         livekit_events, lanes=3, transactions=2, batch_size=100, overlap_after_s=0.05
     )
     applier.start()
-    room_x, room_y, room_z = (_room_in_lane(lane, 3) for lane in range(3))
-    x_id, y_id, z_id = await _live(db, room_x), await _live(db, room_y), await _live(db, room_z)
+    (room_x, x_id), (room_y, y_id), (room_z, z_id) = await _live_rooms(db, 3)
     try:
         async with _stuck(db, applier, room_x, x_id) as x_task:
             # While x's room is stuck in one slot, past the overlap wait the other lanes go on
@@ -206,11 +210,10 @@ async def test_a_busy_lane_does_not_keep_another_lane_waiting_for_its_turn(
         livekit_events, lanes=2, transactions=2, batch_size=2, overlap_after_s=60
     )
     applier.start()
-    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
-    await _live(db, room_x)
-    y_id = await _live(db, room_y)
+    (room_x, _), (room_y, y_id) = await _live_rooms(db, 2)
+    x_tasks: list[asyncio.Task[Outcome]] = []
     try:
-        x_tasks = [asyncio.create_task(applier.apply(_left(room_x))) for _ in range(400)]
+        x_tasks += (asyncio.create_task(applier.apply(_left(room_x))) for _ in range(400))
         await until(lambda: applier.running() == 1)
         await applier.apply(_joined(room_y, "y"))
         # y went in between x's transactions, long before x's stream ended.
@@ -219,6 +222,8 @@ async def test_a_busy_lane_does_not_keep_another_lane_waiting_for_its_turn(
         assert set(await asyncio.gather(*x_tasks)) == {Outcome.IGNORED}
     finally:
         await applier.stop()
+        # After a failure above, the stop cancelled what was left: collected, not leaked.
+        await asyncio.gather(*x_tasks, return_exceptions=True)
 
 
 async def test_a_lane_with_a_full_batch_does_not_wait_for_the_running_transaction(
@@ -229,8 +234,7 @@ async def test_a_lane_with_a_full_batch_does_not_wait_for_the_running_transactio
         livekit_events, lanes=2, transactions=2, batch_size=3, overlap_after_s=60
     )
     applier.start()
-    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
-    x_id, y_id = await _live(db, room_x), await _live(db, room_y)
+    (room_x, x_id), (room_y, y_id) = await _live_rooms(db, 2)
     y_events = [_joined(room_y, f"y{i}") for i in range(3)]
     try:
         async with _stuck(db, applier, room_x, x_id) as x_task:
@@ -254,8 +258,7 @@ async def test_stopping_releases_the_events_a_lane_holds_while_waiting_for_its_t
     waiting_lanes: BatchApplier, db: asyncpg.Pool
 ) -> None:
     applier = waiting_lanes
-    room_x, room_y = _room_in_lane(0, 2), _room_in_lane(1, 2)
-    x_id, y_id = await _live(db, room_x), await _live(db, room_y)
+    (room_x, x_id), (room_y, y_id) = await _live_rooms(db, 2)
     try:
         async with _stuck(db, applier, room_x, x_id) as x_task:
             y_task = asyncio.create_task(applier.apply(_joined(room_y, "y")))
