@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import IO
 
 from bench.context import HOST
+from bench.machine_cpu import parse_stat
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STOP_TIMEOUT_S = 20.0
 
 
@@ -34,10 +34,7 @@ def rss_kib(pid: int) -> int:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (all threads)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    # The command name may contain spaces; the fields after its ")" are fixed.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return parse_stat(Path(f"/proc/{pid}/stat").read_text()).seconds
 
 
 class ProcessFailedError(RuntimeError):

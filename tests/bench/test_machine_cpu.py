@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import asyncpg
 import pytest
 
-from bench.machine_cpu import CpuLedger, parse_stat, per_op_ms
+from bench.machine_cpu import CpuLedger, Stat, parse_stat, per_op_ms
+from tests.support.waiting import until
 
 # Burns until this process has used 0.3 s of CPU, then waits to be told to go.
 _BURN = (
@@ -22,10 +24,11 @@ _BURN = (
 
 def test_parse_stat_reads_past_a_command_name_with_spaces_and_parentheses() -> None:
     ticks = os.sysconf("SC_CLK_TCK")
-    rest = ["S", "1", "1", "1", "0", "-1", "4194560", "1", "0", "0", "0"]
-    line = f"4242 (a (b) c) {' '.join(rest)} {3 * ticks} {2 * ticks} 7 8 20 0 1 0"
+    rest = ["S", "17", "1", "1", "0", "-1", "4194560", "1", "0", "0", "0"]
+    times = f"{3 * ticks} {2 * ticks} {4 * ticks} {ticks}"
+    line = f"4242 (a (b) c) {' '.join(rest)} {times} 20 0 1 0"
 
-    assert parse_stat(line) == ("a (b) c", 5.0)
+    assert parse_stat(line) == Stat(comm="a (b) c", ppid=17, seconds=5.0, children_seconds=5.0)
 
 
 def test_a_named_child_gets_its_cpu_and_the_rest_is_grouped() -> None:
@@ -43,6 +46,60 @@ def test_a_named_child_gets_its_cpu_and_the_rest_is_grouped() -> None:
     # The child may have used some of its 0.3 s before the window opened.
     assert 0 < spent["burner"] <= 0.3 + 0.05
     assert "loadgen" in spent
+
+
+# Starts a child that burns 0.3 s of CPU and says so; on "go" the child burns 0.3 s more and
+# ends, this process reaps it and says "reaped"; it ends itself when its stdin closes.
+_PARENT = (
+    "import subprocess, sys\n"
+    "burn = 'import sys, time\\nwhile time.process_time() < 0.3: pass\\n"
+    "print(1, flush=True)\\nsys.stdin.readline()\\n"
+    "while time.process_time() < 0.6: pass\\n'\n"
+    "child = subprocess.Popen([sys.executable, '-c', burn], stdin=subprocess.PIPE,\n"
+    "                         stdout=subprocess.PIPE, text=True)\n"
+    "child.stdout.readline()\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.readline()\n"
+    "child.communicate('go\\n')\n"
+    "print('reaped', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def test_a_child_that_ends_inside_the_window_counts_for_its_window_part_only() -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdin is not None and parent.stdout is not None
+    try:
+        assert parent.stdout.readline() == "ready\n"  # the child has used its first 0.3 s
+        ledger = CpuLedger(lambda: {parent.pid: "parent"})
+        start = ledger.read()
+        parent.stdin.write("go\n")
+        parent.stdin.flush()
+        assert parent.stdout.readline() == "reaped\n"
+        spent = ledger.since(start)
+    finally:
+        parent.communicate("")
+
+    # Lost with the child before (~0); counted whole, with the 0.3 s before the window, if the
+    # parent's reaped time were taken as it is (~0.6).
+    assert 0.25 <= spent["parent"] <= 0.45
+
+
+async def test_a_postgres_backend_that_ends_inside_the_window_still_counts(
+    database_url: str,
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    backend = Path(f"/proc/{conn.get_server_pid()}")
+    ledger = CpuLedger(dict)
+    start = ledger.read()
+    await conn.fetchval("SELECT count(*) FROM generate_series(1, 3000000)")
+    await conn.close()
+    await until(lambda: not backend.exists())  # ended, and reaped by the postmaster
+    spent = ledger.since(start)
+
+    assert spent["postgres"] >= 0.05
 
 
 async def test_postgres_backends_are_grouped_by_their_process_name(db: asyncpg.Pool) -> None:
