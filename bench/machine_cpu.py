@@ -13,6 +13,14 @@ what the child had used before the window, under the parent's group. That matter
 PostgreSQL: asyncpg replaces a pooled connection after 50,000 queries, and the backend that did
 most of a minute's work can end inside the window (it happened in `webhook_e2e`: PostgreSQL's
 share read 0.06 ms per webhook in one repeat, 0.40 in the others).
+
+A process is its pid and its start time, so a pid the kernel reuses inside a window is a new
+process. What the ledger still cannot see: an orphan's parent ended first, so the orphan's time
+goes to whoever adopts it (pid 1 here), whole; a process named by the run (a service) that ends
+inside the window is booked to its parent's group; and a reading is a pass over /proc, not an
+instant, so a child that ends between its parent's line and its own is counted twice (at the
+start) or lost (at the end). None of these happens to the servers or to PostgreSQL's backends,
+whose postmaster reaps them, in the few milliseconds a reading takes.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ class Stat:
 
     comm: str
     ppid: int
+    started: int  # clock ticks after boot: with the pid, which process this is
     seconds: float  # user + system CPU of all its threads
     children_seconds: float  # the same, of its children that ended and were reaped
 
@@ -56,14 +65,15 @@ class Reading:
 
 def parse_stat(stat: str) -> Stat:
     # The command name sits in parentheses and may itself contain spaces or parentheses; the
-    # fields after the last ")" are fixed: ppid is the 2nd of them, utime, stime, cutime and
-    # cstime the 12th to 15th.
+    # fields after the last ")" are fixed (proc(5) numbers them from the pid, so field N is
+    # fields[N - 3] here): ppid is field 4, utime, stime, cutime and cstime 14 to 17, starttime 22.
     comm = stat[stat.index("(") + 1 : stat.rindex(")")]
     fields = stat[stat.rindex(")") + 2 :].split()
     utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
     return Stat(
         comm=comm,
         ppid=int(fields[1]),
+        started=int(fields[19]),
         seconds=(utime + stime) / _CLOCK_TICKS,
         children_seconds=(cutime + cstime) / _CLOCK_TICKS,
     )
@@ -98,9 +108,9 @@ class CpuLedger:
         spent: defaultdict[str, float] = defaultdict(float)
         reaped: dict[int, float] = {}  # pid -> growth of its children_seconds in the window
         for pid, stat in now.stats.items():
-            # A pid not seen at the start began inside the window (pid reuse within a window of
-            # seconds is not a concern at these process counts): all its time is the window's.
-            before = start.stats.get(pid)
+            # A process not seen at the start began inside the window: all its time is the
+            # window's.
+            before = _same(start, pid, stat)
             own = stat.seconds - (before.seconds if before else 0.0)
             reaped[pid] = stat.children_seconds - (before.children_seconds if before else 0.0)
             spent[now.groups[pid]] += own + reaped[pid]
@@ -110,7 +120,7 @@ class CpuLedger:
         # children (one that ignores SIGCHLD): then the child's time is lost, as it used to be.
         before_window: defaultdict[int, float] = defaultdict(float)
         for pid, before in start.stats.items():
-            if pid not in now.stats:
+            if not _alive(now, pid, before):
                 ancestor = _living_ancestor(before.ppid, start, now)
                 if ancestor is not None:
                     before_window[ancestor] += before.seconds + before.children_seconds
@@ -119,13 +129,27 @@ class CpuLedger:
         return dict(spent)
 
 
+def _same(reading: Reading, pid: int, stat: Stat) -> Stat | None:
+    """The reading's stat of that very process (not of an earlier one with the same pid)."""
+    earlier = reading.stats.get(pid)
+    return earlier if earlier is not None and earlier.started == stat.started else None
+
+
+def _alive(now: Reading, pid: int, before: Stat) -> bool:
+    current = now.stats.get(pid)
+    return current is not None and current.started == before.started
+
+
 def _living_ancestor(pid: int, start: Reading, now: Reading) -> int | None:
-    while pid not in now.stats:
+    """The first ancestor, going up from `pid` as the start saw the tree, still alive now."""
+    for _ in range(len(start.stats)):  # a bound: the start's pids cannot form a longer chain
         parent = start.stats.get(pid)
         if parent is None:
             return None  # an ancestor the start never saw: the chain is lost
+        if _alive(now, pid, parent):
+            return pid
         pid = parent.ppid
-    return pid
+    return None
 
 
 def per_op_ms(spent: Mapping[str, float], ops: float) -> dict[str, float]:
