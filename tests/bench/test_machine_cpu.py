@@ -68,9 +68,19 @@ _PARENT = (
 )
 
 
-def test_a_child_that_ends_inside_the_window_counts_for_its_window_part_only() -> None:
+# As _PARENT, but the parent ignores SIGCHLD: the kernel then reaps the child itself and adds
+# its time to no one (Python's wait copes with that).
+_CARELESS_PARENT = _PARENT.replace(
+    "import subprocess, sys\n",
+    "import signal, subprocess, sys\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\n",
+)
+
+
+def _parent_spent_while_its_child_ends(script: str) -> float:
+    """Run a _PARENT-like script; its group's CPU over a window in which the child burns its
+    second 0.3 s, ends and is reaped."""
     parent = subprocess.Popen(
-        [sys.executable, "-c", _PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert parent.stdin is not None and parent.stdout is not None
     try:
@@ -80,45 +90,21 @@ def test_a_child_that_ends_inside_the_window_counts_for_its_window_part_only() -
         parent.stdin.write("go\n")
         parent.stdin.flush()
         assert parent.stdout.readline() == "reaped\n"
-        spent = ledger.since(start)
+        return ledger.since(start)["parent"]
     finally:
         parent.communicate("")
 
+
+def test_a_child_that_ends_inside_the_window_counts_for_its_window_part_only() -> None:
     # Lost with the child before (~0); counted whole, with the 0.3 s before the window, if the
     # parent's reaped time were taken as it is (~0.6).
-    assert 0.25 <= spent["parent"] <= 0.45
-
-
-# As _PARENT, but the parent ignores SIGCHLD: the kernel then reaps the child itself and adds
-# its time to no one (Python's wait copes with that).
-_CARELESS_PARENT = _PARENT.replace(
-    "import subprocess, sys\n",
-    "import signal, subprocess, sys\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\n",
-)
+    assert 0.25 <= _parent_spent_while_its_child_ends(_PARENT) <= 0.45
 
 
 def test_a_child_whose_time_nobody_takes_in_is_not_taken_off_its_parent() -> None:
-    parent = subprocess.Popen(
-        [sys.executable, "-c", _CARELESS_PARENT],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert parent.stdin is not None and parent.stdout is not None
-    try:
-        assert parent.stdout.readline() == "ready\n"
-        ledger = CpuLedger(lambda: {parent.pid: "parent"})
-        start = ledger.read()
-        parent.stdin.write("go\n")
-        parent.stdin.flush()
-        assert parent.stdout.readline() == "reaped\n"
-        spent = ledger.since(start)
-    finally:
-        parent.communicate("")
-
     # The child's time is lost (the kernel adds it to no one); without the cap its 0.3 s from
     # before the window would be taken off the parent, which used next to nothing itself.
-    assert -0.05 <= spent["parent"] <= 0.05
+    assert -0.05 <= _parent_spent_while_its_child_ends(_CARELESS_PARENT) <= 0.05
 
 
 async def test_a_postgres_backend_that_ends_inside_the_window_still_counts(
