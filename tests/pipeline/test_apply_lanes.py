@@ -71,6 +71,30 @@ def _joined(room_sid: str, identity: str) -> LiveKitEvent:
 
 
 @contextlib.asynccontextmanager
+async def _running(
+    livekit_events: LiveKitEventService,
+    *,
+    lanes: int,
+    transactions: int,
+    batch_size: int,
+    overlap_after_s: float,
+) -> AsyncIterator[BatchApplier]:
+    """A started BatchApplier, stopped on the way out."""
+    applier = BatchApplier(
+        livekit_events,
+        lanes=lanes,
+        transactions=transactions,
+        batch_size=batch_size,
+        overlap_after_s=overlap_after_s,
+    )
+    applier.start()
+    try:
+        yield applier
+    finally:
+        await applier.stop()
+
+
+@contextlib.asynccontextmanager
 async def _row_locked(db: asyncpg.Pool, livestream_id: str) -> AsyncIterator[None]:
     """A transaction holding the livestream's row lock, as a room's long end would."""
     async with db.acquire() as conn, conn.transaction():
@@ -120,16 +144,14 @@ async def waiting_lanes(
     the only slot, or, with a slot free, for the running transaction, which an overlap wait
     longer than the test never lets count as long."""
     transactions, overlap_after_s = request.param
-    applier = BatchApplier(
+    async with _running(
         livekit_events,
         lanes=2,
         transactions=transactions,
         batch_size=100,
         overlap_after_s=overlap_after_s,
-    )
-    applier.start()
-    yield applier
-    await applier.stop()
+    ) as applier:
+        yield applier
 
 
 async def test_a_lane_waiting_for_its_turn_commits_what_arrived_meanwhile_in_one_transaction(
@@ -138,41 +160,37 @@ async def test_a_lane_waiting_for_its_turn_commits_what_arrived_meanwhile_in_one
     applier = waiting_lanes
     (room_x, x_id), (room_y, y_id) = await _live_rooms(db, 2)
     y_events = [_joined(room_y, f"y{i}") for i in range(3)]
-    try:
-        # x's transaction holds the only slot, or runs in one of two.
-        async with _stuck(db, applier, room_x, x_id) as x_task:
-            y_tasks: list[asyncio.Task[Outcome]] = []
-            for count, event in enumerate(y_events, start=1):
-                task = asyncio.create_task(applier.apply(event))
-                y_tasks.append(task)
-                # Each arrives on its own; without the slot bound or the overlap wait, each
-                # would commit at once.
-                await until(_waiting_or_done(applier, count, task))
-                assert not task.done()
-            assert await _joined_count(db, y_id) == 0
-        # The lock is gone: x commits, then y's lane takes its turn with all three.
-        await asyncio.gather(x_task, *y_tasks)
-        xmins = await db.fetch(
-            "SELECT event_id, xmin::text AS tx FROM webhook_inbox WHERE event_id = ANY($1)",
-            [e.event_id for e in y_events],
-        )
-        assert len(xmins) == 3
-        assert len({row["tx"] for row in xmins}) == 1
-        assert await _joined_count(db, y_id) == 3
-        assert applier.waiting() == 0
-    finally:
-        await applier.stop()
+    # The fixture stops the applier, whatever happens here.
+    # x's transaction holds the only slot, or runs in one of two.
+    async with _stuck(db, applier, room_x, x_id) as x_task:
+        y_tasks: list[asyncio.Task[Outcome]] = []
+        for count, event in enumerate(y_events, start=1):
+            task = asyncio.create_task(applier.apply(event))
+            y_tasks.append(task)
+            # Each arrives on its own; without the slot bound or the overlap wait, each
+            # would commit at once.
+            await until(_waiting_or_done(applier, count, task))
+            assert not task.done()
+        assert await _joined_count(db, y_id) == 0
+    # The lock is gone: x commits, then y's lane takes its turn with all three.
+    await asyncio.gather(x_task, *y_tasks)
+    xmins = await db.fetch(
+        "SELECT event_id, xmin::text AS tx FROM webhook_inbox WHERE event_id = ANY($1)",
+        [e.event_id for e in y_events],
+    )
+    assert len(xmins) == 3
+    assert len({row["tx"] for row in xmins}) == 1
+    assert await _joined_count(db, y_id) == 3
+    assert applier.waiting() == 0
 
 
 async def test_a_long_transaction_holds_up_only_its_own_lane(
     livekit_events: LiveKitEventService, db: asyncpg.Pool
 ) -> None:
-    applier = BatchApplier(
+    async with _running(
         livekit_events, lanes=3, transactions=2, batch_size=100, overlap_after_s=0.05
-    )
-    applier.start()
-    (room_x, x_id), (room_y, y_id), (room_z, z_id) = await _live_rooms(db, 3)
-    try:
+    ) as applier:
+        (room_x, x_id), (room_y, y_id), (room_z, z_id) = await _live_rooms(db, 3)
         async with _stuck(db, applier, room_x, x_id) as x_task:
             # While x's room is stuck in one slot, past the overlap wait the other lanes go on
             # through the other slot.
@@ -182,8 +200,6 @@ async def test_a_long_transaction_holds_up_only_its_own_lane(
             assert not x_task.done()
         await x_task
         assert await _joined_count(db, x_id) == 1
-    finally:
-        await applier.stop()
 
 
 def _left(room_sid: str) -> LiveKitEvent:
@@ -206,22 +222,20 @@ async def test_a_busy_lane_does_not_keep_another_lane_waiting_for_its_turn(
     # batch does not wait for its turn's overlap), and an overlap wait longer than the test, so
     # only taking turns can let y's lane in: a lane whose transaction just ended must queue
     # behind y's, not go first again.
-    applier = BatchApplier(
-        livekit_events, lanes=2, transactions=2, batch_size=2, overlap_after_s=60
-    )
-    applier.start()
-    (room_x, _), (room_y, y_id) = await _live_rooms(db, 2)
     x_tasks: list[asyncio.Task[Outcome]] = []
     try:
-        x_tasks += (asyncio.create_task(applier.apply(_left(room_x))) for _ in range(400))
-        await until(lambda: applier.running() == 1)
-        await applier.apply(_joined(room_y, "y"))
-        # y went in between x's transactions, long before x's stream ended.
-        assert sum(task.done() for task in x_tasks) < len(x_tasks) // 2
-        assert await _joined_count(db, y_id) == 1
-        assert set(await asyncio.gather(*x_tasks)) == {Outcome.IGNORED}
+        async with _running(
+            livekit_events, lanes=2, transactions=2, batch_size=2, overlap_after_s=60
+        ) as applier:
+            (room_x, _), (room_y, y_id) = await _live_rooms(db, 2)
+            x_tasks += (asyncio.create_task(applier.apply(_left(room_x))) for _ in range(400))
+            await until(lambda: applier.running() == 1)
+            await applier.apply(_joined(room_y, "y"))
+            # y went in between x's transactions, long before x's stream ended.
+            assert sum(task.done() for task in x_tasks) < len(x_tasks) // 2
+            assert await _joined_count(db, y_id) == 1
+            assert set(await asyncio.gather(*x_tasks)) == {Outcome.IGNORED}
     finally:
-        await applier.stop()
         # After a failure above, the stop cancelled what was left: collected, not leaked.
         await asyncio.gather(*x_tasks, return_exceptions=True)
 
@@ -230,13 +244,11 @@ async def test_a_lane_with_a_full_batch_does_not_wait_for_the_running_transactio
     livekit_events: LiveKitEventService, db: asyncpg.Pool
 ) -> None:
     # Waiting could not make a full batch bigger: a backlog goes through every slot.
-    applier = BatchApplier(
+    async with _running(
         livekit_events, lanes=2, transactions=2, batch_size=3, overlap_after_s=60
-    )
-    applier.start()
-    (room_x, x_id), (room_y, y_id) = await _live_rooms(db, 2)
-    y_events = [_joined(room_y, f"y{i}") for i in range(3)]
-    try:
+    ) as applier:
+        (room_x, x_id), (room_y, y_id) = await _live_rooms(db, 2)
+        y_events = [_joined(room_y, f"y{i}") for i in range(3)]
         async with _stuck(db, applier, room_x, x_id) as x_task:
             # Applied while x's transaction still runs, all three in one commit.
             await asyncio.wait_for(
@@ -250,8 +262,6 @@ async def test_a_lane_with_a_full_batch_does_not_wait_for_the_running_transactio
         assert len({row["tx"] for row in xmins}) == 1
         assert await _joined_count(db, y_id) == 3
         await x_task
-    finally:
-        await applier.stop()
 
 
 async def test_stopping_releases_the_events_a_lane_holds_while_waiting_for_its_turn(
@@ -259,23 +269,21 @@ async def test_stopping_releases_the_events_a_lane_holds_while_waiting_for_its_t
 ) -> None:
     applier = waiting_lanes
     (room_x, x_id), (room_y, y_id) = await _live_rooms(db, 2)
-    try:
-        async with _stuck(db, applier, room_x, x_id) as x_task:
-            y_task = asyncio.create_task(applier.apply(_joined(room_y, "y")))
-            await until(_waiting_or_done(applier, 1, y_task))
-            assert not y_task.done()
-            await applier.stop()
-            # Both callers learn that their event was not applied (their messages go back
-            # unacked), rather than waiting for ever.
-            for task in (x_task, y_task):
-                with pytest.raises(asyncio.CancelledError):
-                    await asyncio.wait_for(task, timeout=10)
-            # Nothing is left counted as running or waiting.
-            assert (applier.running(), applier.waiting()) == (0, 0)
-        assert await _joined_count(db, y_id) == 0
-        assert await _joined_count(db, x_id) == 0
-    finally:
+    # The fixture stops the applier, whatever happens here.
+    async with _stuck(db, applier, room_x, x_id) as x_task:
+        y_task = asyncio.create_task(applier.apply(_joined(room_y, "y")))
+        await until(_waiting_or_done(applier, 1, y_task))
+        assert not y_task.done()
         await applier.stop()
+        # Both callers learn that their event was not applied (their messages go back
+        # unacked), rather than waiting for ever.
+        for task in (x_task, y_task):
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=10)
+        # Nothing is left counted as running or waiting.
+        assert (applier.running(), applier.waiting()) == (0, 0)
+    assert await _joined_count(db, y_id) == 0
+    assert await _joined_count(db, x_id) == 0
 
 
 async def test_the_consumer_exports_the_events_waiting_for_a_transaction(
